@@ -1,0 +1,1 @@
+"""Plain numpy/PyTorch library behind the pipelines; it never imports Kedro."""

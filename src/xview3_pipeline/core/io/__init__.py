@@ -1,0 +1,1 @@
+"""Reading and validating the xView3 on-disk layout."""

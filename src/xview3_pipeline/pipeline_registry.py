@@ -1,0 +1,22 @@
+"""Project pipelines."""
+
+from kedro.framework.project import find_pipelines
+from kedro.pipeline import Pipeline
+
+#: Stages that ``kedro run`` runs by default, in order. ``synthetic_data`` is not among
+#: them: it writes a dataset into the raw root, which a user with the real xView3 data
+#: never wants to happen implicitly.
+DEFAULT_STAGES = ("ingestion", "locations", "folds")
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    """Register the project's pipelines.
+
+    Returns:
+        A mapping from pipeline names to ``Pipeline`` objects.
+    """
+    pipelines = find_pipelines(raise_errors=True)
+    pipelines["__default__"] = sum(
+        (pipelines[name] for name in DEFAULT_STAGES if name in pipelines), Pipeline([])
+    )
+    return pipelines
