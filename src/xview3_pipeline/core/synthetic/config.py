@@ -1,0 +1,196 @@
+"""Configuration of the synthetic xView3 generator."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from xview3_pipeline.core.constants import SPLITS
+
+
+def _check_keys(cls: type, values: Mapping[str, Any]) -> None:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(
+            f"Unknown {cls.__name__} key(s) {unknown}; valid keys are {sorted(names)}."
+        )
+
+
+@dataclass(frozen=True)
+class LabelNoiseConfig:
+    """How a split's labels depart from the truth.
+
+    The real ``train.csv`` is mostly AIS-derived: it misses dark vessels, has more
+    unknown fields and some wrong classes; ``validation.csv`` was labelled by hand and is
+    denser and cleaner. Rates are probabilities per object.
+
+    Attributes:
+        miss_small: Probability that an object shorter than 40 m is left unlabelled.
+        miss_large: Probability that a longer object (or infrastructure) is left unlabelled.
+        flip_vessel: Probability that a known ``is_vessel`` is flipped.
+        flip_fishing: Probability that a known ``is_fishing`` is flipped.
+        jitter_px: Standard deviation of the label position error in pixels.
+        nan_vessel: Probability that ``is_vessel`` is blank.
+        nan_fishing: Probability that ``is_fishing`` of a vessel is blank.
+        nan_length: Probability that ``vessel_length_m`` is blank.
+        length_error: Relative standard deviation of the labelled length.
+    """
+
+    miss_small: float = 0.0
+    miss_large: float = 0.0
+    flip_vessel: float = 0.0
+    flip_fishing: float = 0.0
+    jitter_px: float = 0.0
+    nan_vessel: float = 0.01
+    nan_fishing: float = 0.6
+    nan_length: float = 0.6
+    length_error: float = 0.05
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> LabelNoiseConfig:
+        """Build from a parameters mapping, rejecting unknown keys."""
+        _check_keys(cls, values)
+        cfg = cls(**values)
+        for f in dataclasses.fields(cls):
+            value = getattr(cfg, f.name)
+            if f.name == "jitter_px":
+                if value < 0:
+                    raise ValueError(f"LabelNoiseConfig.jitter_px must be >= 0, got {value}.")
+            elif not 0.0 <= value <= 1.0:
+                raise ValueError(f"LabelNoiseConfig.{f.name} must be in [0, 1], got {value}.")
+        return cfg
+
+
+def _default_noise() -> dict[str, LabelNoiseConfig]:
+    return {
+        "validation": LabelNoiseConfig(),
+        "public": LabelNoiseConfig(),
+        "train": LabelNoiseConfig(
+            miss_small=0.35,
+            miss_large=0.1,
+            flip_vessel=0.05,
+            flip_fishing=0.08,
+            jitter_px=1.5,
+            nan_vessel=0.15,
+            nan_fishing=0.1,
+            nan_length=0.45,
+            length_error=0.1,
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Parameters of a synthetic xView3 dataset.
+
+    Scenes are small pieces of ocean imaged like Sentinel-1 IW GRD: by default the whole
+    IW swath (three sub-swaths, incidence 30.9-46.0 degrees) is compressed into the scene
+    width, so every scene shows the incidence gradient and the sub-swath noise seams of a
+    real 250 km scene, while object sizes, pixel spacing (10 m), ghost displacements and
+    shore distances keep their physical values.
+
+    Attributes:
+        seed: Seed of everything random; the same seed gives the same files.
+        n_locations: Number of geographic locations.
+        coastal_fraction: Share of coastal locations (at least one coastal and one
+            open-sea location when ``n_locations >= 2``).
+        revisit_splits: Split of each revisit of a location, in acquisition order; its
+            length is the number of revisits per location.
+        height: Scene height in pixels (10 m).
+        width: Scene width in pixels (10 m).
+        objects_per_scene: Mean number of objects in a scene of open sea (Poisson); the
+            number scales with the share of valid sea pixels.
+        fishing_share: Share of fishing vessels among vessels.
+        non_vessel_share: Share of non-infrastructure non-vessel objects among objects.
+        infrastructure_probability: Probability that a location has fixed infrastructure.
+        footprint_shift: Largest shift of a revisit's footprint, as a fraction of the
+            scene size.
+        wind_speed_range: Range of the mean wind speed of a scene, m/s.
+        label_noise: Label noise per split (``train``, ``validation``, ``public``).
+    """
+
+    seed: int = 42
+    n_locations: int = 4
+    coastal_fraction: float = 0.5
+    revisit_splits: tuple[str, ...] = (
+        "validation",
+        "validation",
+        "validation",
+        "train",
+        "train",
+        "public",
+    )
+    height: int = 768
+    width: int = 768
+    objects_per_scene: float = 60.0
+    fishing_share: float = 0.35
+    non_vessel_share: float = 0.05
+    infrastructure_probability: float = 0.75
+    footprint_shift: float = 0.2
+    wind_speed_range: tuple[float, float] = (3.5, 11.0)
+    label_noise: Mapping[str, LabelNoiseConfig] = field(default_factory=_default_noise)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> SyntheticConfig:
+        """Build from a parameters mapping (``parameters_synthetic_data.yml``).
+
+        Args:
+            values: Keys of this dataclass; ``label_noise`` maps a split to the keys of
+                :class:`LabelNoiseConfig`, merged over the defaults of that split.
+
+        Returns:
+            The validated configuration.
+
+        Raises:
+            ValueError: On unknown keys or values out of range.
+        """
+        _check_keys(cls, values)
+        values = dict(values)
+        noise = _default_noise()
+        for split, overrides in dict(values.pop("label_noise", {}) or {}).items():
+            if split not in SPLITS:
+                raise ValueError(f"label_noise has unknown split {split!r}; expected {SPLITS}.")
+            merged = dataclasses.asdict(noise[split]) | dict(overrides)
+            noise[split] = LabelNoiseConfig.from_dict(merged)
+        for key in ("revisit_splits", "wind_speed_range"):
+            if key in values:
+                values[key] = tuple(values[key])
+        cfg = cls(**values, label_noise=noise)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        """Check ranges and consistency.
+
+        Raises:
+            ValueError: If a value is out of range.
+        """
+        if self.n_locations < 1:
+            raise ValueError(f"n_locations must be >= 1, got {self.n_locations}.")
+        if not self.revisit_splits:
+            raise ValueError("revisit_splits must name at least one split.")
+        bad = [s for s in self.revisit_splits if s not in SPLITS]
+        if bad:
+            raise ValueError(f"revisit_splits has unknown split(s) {bad}; expected {SPLITS}.")
+        if min(self.height, self.width) < 64:
+            raise ValueError(
+                f"Scenes must be at least 64 x 64 pixels, got {self.height} x {self.width}."
+            )
+        for name in ("coastal_fraction", "fishing_share", "non_vessel_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}.")
+        if not 0.0 <= self.infrastructure_probability <= 1.0:
+            raise ValueError("infrastructure_probability must be in [0, 1].")
+        if not 0.0 <= self.footprint_shift <= 0.5:
+            raise ValueError(f"footprint_shift must be in [0, 0.5], got {self.footprint_shift}.")
+        if self.objects_per_scene < 0:
+            raise ValueError("objects_per_scene must be >= 0.")
+        lo, hi = self.wind_speed_range
+        if not 1.0 <= lo <= hi <= 20.0:
+            raise ValueError(
+                f"wind_speed_range must satisfy 1 <= low <= high <= 20 m/s, got {(lo, hi)}."
+            )
