@@ -1,0 +1,197 @@
+"""Ingestion: index the scenes of a raw root and validate its label files.
+
+Thin orchestration over :mod:`xview3_pipeline.core.io.scenes` and
+:mod:`xview3_pipeline.core.io.labels`; memory per scene is bounded by the decimated read of
+:func:`~xview3_pipeline.core.io.scenes.read_scene_info` (at most ``max_side ** 2`` pixels).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from xview3_pipeline.core.constants import LABEL_FILES, SPLITS
+from xview3_pipeline.core.errors import DatasetLayoutError
+from xview3_pipeline.core.io import layout
+from xview3_pipeline.core.io.labels import LabelValidationResult, read_label_file, validate_labels
+from xview3_pipeline.core.io.scenes import SceneInfo, discover_scenes, read_scene_info
+
+logger = logging.getLogger(__name__)
+
+#: Columns of the scene index, in order (plus ``geometry``, the WGS84 footprint).
+SCENE_INDEX_COLUMNS: tuple[str, ...] = (
+    "scene_id",
+    "split",
+    "scene_dir",
+    "vv_path",
+    "vh_path",
+    "crs",
+    "transform",
+    "width",
+    "height",
+    "pixel_size_m",
+    "nodata_fraction",
+    "vv_mean",
+    "vv_std",
+    "vv_min",
+    "vv_max",
+    "vh_mean",
+    "vh_std",
+    "vh_min",
+    "vh_max",
+    "centroid_lon",
+    "centroid_lat",
+    "footprint_area_km2",
+    "ancillary_missing",
+    "shoreline_path",
+    "decimation",
+)
+
+
+def _record(info: SceneInfo) -> dict[str, Any]:
+    """One scene-index row (without geometry)."""
+    return {
+        "scene_id": info.scene_id,
+        "split": info.split,
+        "scene_dir": info.scene_dir.absolute().as_posix(),
+        "vv_path": info.vv_path.absolute().as_posix(),
+        "vh_path": info.vh_path.absolute().as_posix(),
+        "crs": info.crs,
+        "transform": [float(v) for v in info.transform],
+        "width": info.width,
+        "height": info.height,
+        "pixel_size_m": info.pixel_size_m,
+        "nodata_fraction": info.nodata_fraction,
+        "vv_mean": info.vv.mean,
+        "vv_std": info.vv.std,
+        "vv_min": info.vv.min,
+        "vv_max": info.vv.max,
+        "vh_mean": info.vh.mean,
+        "vh_std": info.vh.std,
+        "vh_min": info.vh.min,
+        "vh_max": info.vh.max,
+        "centroid_lon": info.centroid_lon,
+        "centroid_lat": info.centroid_lat,
+        "footprint_area_km2": info.footprint_area_km2,
+        "ancillary_missing": ",".join(info.ancillary_missing),
+        "shoreline_path": (
+            info.shoreline_path.absolute().as_posix() if info.shoreline_path else None
+        ),
+        "decimation": info.decimation,
+    }
+
+
+def build_scene_index(
+    raw_root: str | Path, *, splits: Iterable[str] = SPLITS, max_side: int = 2048
+) -> gpd.GeoDataFrame:
+    """Index every scene of a raw root.
+
+    Args:
+        raw_root: Root of the xView3 layout.
+        splits: Splits to index (missing split folders are skipped).
+        max_side: Longest side (pixels) of the decimated read of each scene.
+
+    Returns:
+        One row per scene, columns ``SCENE_INDEX_COLUMNS`` plus ``geometry`` (footprint of the
+        valid data, EPSG:4326). ``transform`` is a list of 6 floats ``(a, b, c, d, e, f)``;
+        ``ancillary_missing`` a comma-joined list of ``ANCILLARY_FILES`` keys (``""`` if none);
+        ``shoreline_path`` an absolute path or None. Survives ``to_parquet``/``read_parquet``.
+
+    Raises:
+        FileNotFoundError: If the raw root does not exist.
+        DatasetLayoutError: If the raw root holds no scene folder.
+        SceneNotFoundError, RasterReadError, SceneGeometryError, InvalidSceneIdError: On a bad
+            scene (see :func:`~xview3_pipeline.core.io.scenes.read_scene_info`).
+    """
+    splits = tuple(splits)
+    refs = discover_scenes(raw_root, splits)
+    if not refs:
+        root = Path(raw_root).expanduser().absolute()
+        raise DatasetLayoutError(
+            f"No scene folder found under raw root {root} (splits {list(splits)}); expected "
+            "<raw root>/<split>/<scene_id>/VV_dB.tif and VH_dB.tif."
+        )
+    records: list[dict[str, Any]] = []
+    geometries = []
+    for i, ref in enumerate(refs, start=1):
+        info = read_scene_info(ref, max_side=max_side)
+        records.append(_record(info))
+        geometries.append(info.footprint)
+        logger.info(
+            "Indexed scene %d/%d: %s/%s (%dx%d px, nodata %.1f%%, decimation %d).",
+            i,
+            len(refs),
+            ref.split,
+            ref.scene_id,
+            info.height,
+            info.width,
+            100.0 * info.nodata_fraction,
+            info.decimation,
+        )
+    frame = pd.DataFrame.from_records(records, columns=list(SCENE_INDEX_COLUMNS))
+    frame["width"] = frame["width"].astype("int64")
+    frame["height"] = frame["height"].astype("int64")
+    frame["decimation"] = frame["decimation"].astype("int64")
+    # Object dtype keeps None (a string dtype would turn it into NaN).
+    frame["shoreline_path"] = pd.Series(
+        [r["shoreline_path"] for r in records], index=frame.index, dtype=object
+    )
+    return gpd.GeoDataFrame(frame, geometry=geometries, crs="EPSG:4326")
+
+
+def validate_labels_in_root(
+    raw_root: str | Path,
+    scene_index: pd.DataFrame,
+    *,
+    strict: bool = True,
+    near_shore_km: float = 2.0,
+) -> LabelValidationResult:
+    """Read and validate the label files of a raw root against its scene index.
+
+    ``train.csv`` and ``validation.csv`` are read when they exist. A labelled split with
+    scenes in the index but no label file is an error; a label file whose split has no scene
+    is read, and its rows are then "unknown scene" problems.
+
+    Args:
+        raw_root: Root of the xView3 layout.
+        scene_index: Scene table with columns ``scene_id``, ``split``, ``width``, ``height``
+            (e.g. the output of :func:`build_scene_index`).
+        strict: Raise on any invalid row (default), else set invalid rows aside.
+        near_shore_km: Threshold (km) of the ``is_near_shore`` flag.
+
+    Returns:
+        Normalised labels and rejected rows (see
+        :func:`~xview3_pipeline.core.io.labels.validate_labels`).
+
+    Raises:
+        FileNotFoundError: If a labelled split has scenes but no label file.
+        LabelValidationError: On invalid rows (strict mode) or missing columns.
+    """
+    root = Path(raw_root).expanduser().absolute()
+    splits_with_scenes = set(scene_index["split"].astype(str)) if len(scene_index) else set()
+    frames: dict[str, pd.DataFrame] = {}
+    names: dict[str, str] = {}
+    for split in LABEL_FILES:
+        path = layout.label_file(root, split)
+        if path.is_file():
+            frames[split] = read_label_file(path)
+            names[split] = path.name
+        elif split in splits_with_scenes:
+            raise FileNotFoundError(
+                f"Label file {path} does not exist but {root / split} holds scenes; expected "
+                f"the official {path.name} next to the split folders."
+            )
+        else:
+            logger.info("No %s and no %s scene; skipping.", path.name, split)
+    return validate_labels(
+        frames,
+        scene_index,
+        strict=strict,
+        near_shore_km=near_shore_km,
+        label_files=names,
+    )

@@ -1,0 +1,484 @@
+"""Discovery of xView3 scene folders and a bounded-memory summary of each scene.
+
+A scene lives in ``<raw root>/<split>/<scene_id>/`` with ``VV_dB.tif`` and ``VH_dB.tif``
+(float dB, 10 m UTM pixels, nodata -32768) and optional 500 m ancillary rasters.
+
+Memory bound: :func:`read_scene_info` never reads a full-resolution scene. Each SAR channel is
+read once, decimated by rasterio/GDAL (``out_shape``, nearest neighbour) so that its longer side
+is at most ``max_side`` pixels; the largest arrays held are a few arrays of at most
+``max_side ** 2`` elements (about 16 MiB each for float32 at the default ``max_side=2048``),
+whatever the size of the scene on disk. For scenes not larger than ``max_side`` the read is at
+full resolution and every statistic is exact; otherwise statistics, the nodata fraction and the
+footprint are computed on the decimated grid.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import rasterio
+import rasterio.features
+import rasterio.warp
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import CRSError, RasterioError
+from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+from shapely.geometry.base import BaseGeometry
+
+from xview3_pipeline.core.constants import ANCILLARY_FILES, NODATA, SPLITS, VH_FILE, VV_FILE
+from xview3_pipeline.core.errors import (
+    DatasetLayoutError,
+    RasterReadError,
+    SceneGeometryError,
+    SceneNotFoundError,
+)
+from xview3_pipeline.core.io import layout
+
+logger = logging.getLogger(__name__)
+
+_WGS84 = "EPSG:4326"
+_EXPECTED_LAYOUT = (
+    "expected the xView3 layout <raw root>/<split>/<scene_id>/VV_dB.tif, VH_dB.tif "
+    f"with <split> one of {list(SPLITS)}"
+)
+
+
+class _RawRootNotFoundError(DatasetLayoutError, FileNotFoundError):
+    """The raw root does not exist (both a layout error and a missing file)."""
+
+
+@dataclass(frozen=True)
+class SceneRef:
+    """Where one scene lives on disk.
+
+    Attributes:
+        scene_id: Plain scene identifier (the folder name).
+        split: ``"train"``, ``"validation"`` or ``"public"``.
+        scene_dir: Scene folder ``<raw root>/<split>/<scene_id>``.
+    """
+
+    scene_id: str
+    split: str
+    scene_dir: Path
+
+    @property
+    def raw_root(self) -> Path:
+        """The raw root that holds the scene (two levels above the scene folder)."""
+        return self.scene_dir.parent.parent
+
+    @property
+    def vv_path(self) -> Path:
+        """Path of the VV raster."""
+        return self.scene_dir / VV_FILE
+
+    @property
+    def vh_path(self) -> Path:
+        """Path of the VH raster."""
+        return self.scene_dir / VH_FILE
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    """Statistics of one SAR channel over its valid pixels, in dB.
+
+    Attributes:
+        mean: Mean (dB); NaN when no pixel is valid.
+        std: Population standard deviation (dB, ``ddof=0``); NaN when no pixel is valid.
+        min: Minimum (dB); NaN when no pixel is valid.
+        max: Maximum (dB); NaN when no pixel is valid.
+        valid_count: Number of valid pixels on the (possibly decimated) grid.
+    """
+
+    mean: float
+    std: float
+    min: float
+    max: float
+    valid_count: int
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """Summary of one scene, computed from a bounded decimated read.
+
+    Attributes:
+        scene_id: Scene identifier.
+        split: Split of the scene.
+        scene_dir: Scene folder.
+        vv_path: VV raster path.
+        vh_path: VH raster path.
+        width: Full-resolution width (pixels, columns).
+        height: Full-resolution height (pixels, rows).
+        crs: CRS of the SAR rasters (``CRS.to_string()``, e.g. ``"EPSG:32631"``).
+        transform: Full-resolution affine transform ``(a, b, c, d, e, f)`` in CRS units.
+        pixel_size_m: Mean of the pixel width and height in metres.
+        nodata_fraction: Fraction (0..1) of pixels of the decimated grid where VV or VH is
+            invalid (nodata -32768, the raster's own nodata, or non-finite).
+        vv: VV statistics over pixels where VV is valid (dB).
+        vh: VH statistics over pixels where VH is valid (dB).
+        footprint: Footprint of pixels where both channels are valid, WGS84 lon/lat
+            (``Polygon`` or ``MultiPolygon``; an empty ``Polygon`` if no pixel is valid).
+        centroid_lon: Footprint centroid longitude (degrees, computed in the scene CRS).
+        centroid_lat: Footprint centroid latitude (degrees).
+        footprint_area_km2: Footprint area in km² (computed in the scene CRS).
+        ancillary_present: Keys of ``ANCILLARY_FILES`` whose file exists.
+        ancillary_missing: Keys of ``ANCILLARY_FILES`` whose file is absent.
+        shoreline_path: Shoreline ``.npy`` file of the scene, or None if absent.
+        decimation: Integer decimation factor of the read (1 = full resolution).
+        decimated_shape: Shape ``(rows, cols)`` of the decimated read.
+    """
+
+    scene_id: str
+    split: str
+    scene_dir: Path
+    vv_path: Path
+    vh_path: Path
+    width: int
+    height: int
+    crs: str
+    transform: tuple[float, float, float, float, float, float]
+    pixel_size_m: float
+    nodata_fraction: float
+    vv: ChannelStats
+    vh: ChannelStats
+    footprint: Polygon | MultiPolygon
+    centroid_lon: float
+    centroid_lat: float
+    footprint_area_km2: float
+    ancillary_present: tuple[str, ...]
+    ancillary_missing: tuple[str, ...]
+    shoreline_path: Path | None
+    decimation: int
+    decimated_shape: tuple[int, int]
+
+
+def discover_scenes(raw_root: str | Path, splits: Iterable[str] = SPLITS) -> list[SceneRef]:
+    """List the scene folders of a raw root.
+
+    Split folders that do not exist are skipped. Every folder inside a split folder must be
+    named by a plain scene id; regular files there are ignored.
+
+    Args:
+        raw_root: Root of the xView3 layout.
+        splits: Splits to look into (each one of ``SPLITS``).
+
+    Returns:
+        Scene references sorted by split (in the order of ``splits``) then by scene id.
+
+    Raises:
+        FileNotFoundError: If ``raw_root`` does not exist (the error is also a
+            ``DatasetLayoutError``).
+        DatasetLayoutError: If ``raw_root`` or a split path is not a folder.
+        InvalidSceneIdError: If a folder name is not a plain scene id (names the folder).
+        ValueError: If a split name is unknown.
+    """
+    root = Path(raw_root).expanduser().absolute()
+    if not root.exists():
+        raise _RawRootNotFoundError(f"Raw root {root} does not exist; {_EXPECTED_LAYOUT}.")
+    if not root.is_dir():
+        raise DatasetLayoutError(f"Raw root {root} is not a folder; {_EXPECTED_LAYOUT}.")
+    refs: list[SceneRef] = []
+    for split in dict.fromkeys(splits):
+        layout.validate_split(split)
+        split_dir = root / split
+        if not split_dir.exists():
+            logger.debug("No %s folder under %s; skipping the split.", split, root)
+            continue
+        if not split_dir.is_dir():
+            raise DatasetLayoutError(f"{split_dir} is not a folder; {_EXPECTED_LAYOUT}.")
+        found: list[SceneRef] = []
+        for entry in split_dir.iterdir():
+            if not entry.is_dir():
+                continue
+            scene_id = layout.validate_scene_id(entry.name, where=f"scene folder {entry}")
+            found.append(SceneRef(scene_id=scene_id, split=split, scene_dir=entry))
+        found.sort(key=lambda ref: ref.scene_id)
+        refs.extend(found)
+    logger.debug("Found %d scene folders under %s.", len(refs), root)
+    return refs
+
+
+def _decimated_shape(width: int, height: int, max_side: int) -> tuple[int, tuple[int, int]]:
+    """Integer decimation factor and decimated ``(rows, cols)`` with the longer side <= max_side."""
+    factor = max(1, math.ceil(max(width, height) / max_side))
+    return factor, (max(1, math.ceil(height / factor)), max(1, math.ceil(width / factor)))
+
+
+def _open_checked(path: Path) -> rasterio.io.DatasetReader:
+    """Open a raster, turning rasterio errors into ``RasterReadError`` naming the file."""
+    try:
+        return rasterio.open(path)
+    except (RasterioError, OSError) as exc:
+        raise RasterReadError(f"Cannot open raster {path}: {exc}") from exc
+
+
+def _check_geometry(vv: rasterio.io.DatasetReader, vh: rasterio.io.DatasetReader) -> None:
+    """Check that VV and VH share shape, transform and CRS, and that both have a CRS."""
+    for src in (vv, vh):
+        if src.crs is None:
+            raise SceneGeometryError(
+                f"Raster {src.name} has no CRS; expected a georeferenced raster (UTM, 10 m)."
+            )
+        if src.count < 1:
+            raise SceneGeometryError(f"Raster {src.name} has no band.")
+    if (vv.height, vv.width) != (vh.height, vh.width):
+        raise SceneGeometryError(
+            f"VV/VH shape mismatch: {vv.name} is {vv.height}x{vv.width} (rows x cols) but "
+            f"{vh.name} is {vh.height}x{vh.width}; expected identical grids."
+        )
+    t1 = np.array(tuple(vv.transform)[:6], dtype=np.float64)
+    t2 = np.array(tuple(vh.transform)[:6], dtype=np.float64)
+    pix = float(np.max(np.abs(t1[[0, 1, 3, 4]])))
+    atol = np.array([1e-6, 1e-6, 1e-3, 1e-6, 1e-6, 1e-3]) * max(pix, 1e-12)
+    if not np.all(np.abs(t1 - t2) <= atol):
+        raise SceneGeometryError(
+            f"VV/VH transform mismatch: {vv.name} has {tuple(t1.tolist())} but {vh.name} has "
+            f"{tuple(t2.tolist())}; expected identical grids."
+        )
+    if vv.crs != vh.crs:
+        raise SceneGeometryError(
+            f"VV/VH CRS mismatch: {vv.name} is {vv.crs.to_string()} but {vh.name} is "
+            f"{vh.crs.to_string()}; expected identical grids."
+        )
+
+
+def _read_decimated(src: rasterio.io.DatasetReader, out_shape: tuple[int, int]) -> np.ndarray:
+    """Read band 1 decimated to ``out_shape`` (nearest) as float32; errors name the file."""
+    try:
+        return src.read(1, out_shape=out_shape, resampling=Resampling.nearest, out_dtype=np.float32)
+    except (RasterioError, OSError) as exc:
+        raise RasterReadError(f"Cannot read raster {src.name}: {exc}") from exc
+
+
+def _valid_mask(values: np.ndarray, own_nodata: float | None) -> np.ndarray:
+    """Valid pixels: finite, not -32768 and not the raster's own nodata value."""
+    valid = np.isfinite(values) & (values != np.float32(NODATA))
+    if own_nodata is not None and not math.isnan(own_nodata) and own_nodata != NODATA:
+        valid &= values != np.float32(own_nodata)
+    return valid
+
+
+def _channel_stats(values: np.ndarray, valid: np.ndarray) -> ChannelStats:
+    """Mean/std/min/max (float64 accumulation) over the valid pixels."""
+    count = int(valid.sum())
+    if count == 0:
+        nan = float("nan")
+        return ChannelStats(mean=nan, std=nan, min=nan, max=nan, valid_count=0)
+    data = values[valid]
+    return ChannelStats(
+        mean=float(np.mean(data, dtype=np.float64)),
+        std=float(np.std(data, dtype=np.float64)),
+        min=float(data.min()),
+        max=float(data.max()),
+        valid_count=count,
+    )
+
+
+def _polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
+    """Keep the polygonal part of a geometry (after ``make_valid``); empty Polygon if none."""
+    if geom.is_empty:
+        return Polygon()
+    if isinstance(geom, Polygon | MultiPolygon):
+        return geom
+    parts: list[Polygon] = []
+    for part in getattr(geom, "geoms", ()):
+        poly = _polygonal(part)
+        if isinstance(poly, Polygon) and not poly.is_empty:
+            parts.append(poly)
+        elif isinstance(poly, MultiPolygon):
+            parts.extend(poly.geoms)
+    if not parts:
+        return Polygon()
+    return parts[0] if len(parts) == 1 else MultiPolygon(parts)
+
+
+def _footprint_in_crs(valid: np.ndarray, transform: Affine) -> Polygon | MultiPolygon:
+    """Polygonise a valid mask (decimated grid) into a simplified valid polygon in CRS units."""
+    if not valid.any():
+        return Polygon()
+    polys = [
+        shape(geom)
+        for geom, _ in rasterio.features.shapes(
+            valid.astype(np.uint8), mask=valid, transform=transform, connectivity=4
+        )
+    ]
+    merged = shapely.union_all(polys)
+    tolerance = max(math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
+    simplified = merged.simplify(tolerance, preserve_topology=True)
+    return _polygonal(shapely.make_valid(simplified))
+
+
+def _to_wgs84(geom: Polygon | MultiPolygon, crs: CRS) -> Polygon | MultiPolygon:
+    """Reproject a footprint to WGS84 lon/lat after densifying its long edges."""
+    if geom.is_empty:
+        return Polygon()
+    minx, miny, maxx, maxy = geom.bounds
+    seg = max(maxx - minx, maxy - miny) / 32.0
+    if seg > 0:
+        geom = shapely.segmentize(geom, seg)
+    out = shape(rasterio.warp.transform_geom(crs, _WGS84, mapping(geom)))
+    return _polygonal(shapely.make_valid(out))
+
+
+def _linear_unit_factor(crs: CRS) -> float | None:
+    """Metres per CRS unit for a projected CRS; None for a geographic (or unknown) one."""
+    if not crs.is_projected:
+        return None
+    try:
+        return float(crs.linear_units_factor[1])
+    except CRSError:
+        return None
+
+
+def _metric_summary(
+    crs: CRS,
+    transform: Affine,
+    *,
+    width: int,
+    height: int,
+    footprint_crs: Polygon | MultiPolygon,
+    footprint_wgs84: Polygon | MultiPolygon,
+) -> tuple[float, float, float, float]:
+    """Pixel size (m), footprint area (km²) and centroid (lon, lat) of a scene."""
+    factor = _linear_unit_factor(crs)
+    nan = float("nan")
+    if factor is not None:
+        px = math.hypot(transform.a, transform.d) * factor
+        py = math.hypot(transform.b, transform.e) * factor
+        area_km2 = footprint_crs.area * factor**2 / 1e6
+        if footprint_crs.is_empty:
+            lon, lat = nan, nan
+        else:
+            centroid = footprint_crs.centroid
+            to_wgs84 = pyproj.Transformer.from_crs(
+                pyproj.CRS.from_wkt(crs.to_wkt()), _WGS84, always_xy=True
+            )
+            lon, lat = to_wgs84.transform(centroid.x, centroid.y)
+        return (px + py) / 2.0, float(area_km2), float(lon), float(lat)
+    # Geographic scene CRS: geodesic measures on the WGS84 ellipsoid.
+    geod = pyproj.Geod(ellps="WGS84")
+    x0, y0 = transform @ (width / 2.0, height / 2.0)
+    x1, y1 = transform @ (width / 2.0 + 1.0, height / 2.0)
+    x2, y2 = transform @ (width / 2.0, height / 2.0 + 1.0)
+    (x0, x1, x2), (y0, y1, y2) = rasterio.warp.transform(crs, _WGS84, [x0, x1, x2], [y0, y1, y2])
+    px = geod.inv(x0, y0, x1, y1)[2]
+    py = geod.inv(x0, y0, x2, y2)[2]
+    if footprint_wgs84.is_empty:
+        return (px + py) / 2.0, 0.0, nan, nan
+    area_m2, _ = geod.geometry_area_perimeter(shapely.orient_polygons(footprint_wgs84))
+    centroid = footprint_wgs84.centroid
+    return (px + py) / 2.0, abs(area_m2) / 1e6, float(centroid.x), float(centroid.y)
+
+
+def read_scene_info(ref: SceneRef, *, max_side: int = 2048) -> SceneInfo:
+    """Summarise one scene from a decimated read of its VV and VH rasters.
+
+    Args:
+        ref: The scene to read.
+        max_side: Longest side (pixels) of the decimated read; a scene whose longer side is
+            at most ``max_side`` is read at full resolution (exact statistics).
+
+    Returns:
+        The scene summary (see :class:`SceneInfo`).
+
+    Raises:
+        SceneNotFoundError: If the scene folder, ``VV_dB.tif`` or ``VH_dB.tif`` is missing.
+        RasterReadError: If a SAR raster cannot be opened or read (names the file).
+        SceneGeometryError: If a raster has no CRS, or VV and VH differ in shape, transform
+            or CRS (names both files and both values).
+        InvalidSceneIdError: If ``ref.scene_id`` is not a plain identifier.
+        ValueError: If ``max_side`` < 1 or the split is unknown.
+    """
+    if max_side < 1:
+        raise ValueError(f"max_side must be a positive number of pixels, got {max_side}.")
+    layout.validate_scene_id(ref.scene_id, where=f"scene folder {ref.scene_dir}")
+    layout.validate_split(ref.split)
+    if not ref.scene_dir.is_dir():
+        raise SceneNotFoundError(
+            f"Scene folder {ref.scene_dir} does not exist; {_EXPECTED_LAYOUT}."
+        )
+    missing = [p.name for p in (ref.vv_path, ref.vh_path) if not p.is_file()]
+    if missing:
+        raise SceneNotFoundError(
+            f"Scene folder without SAR files: {ref.scene_dir} lacks {', '.join(missing)}; "
+            f"expected both {VV_FILE} and {VH_FILE}."
+        )
+
+    with _open_checked(ref.vv_path) as vv_src, _open_checked(ref.vh_path) as vh_src:
+        _check_geometry(vv_src, vh_src)
+        width, height = vv_src.width, vv_src.height
+        crs: CRS = vv_src.crs
+        transform: Affine = vv_src.transform
+        decimation, out_shape = _decimated_shape(width, height, max_side)
+        vv = _read_decimated(vv_src, out_shape)
+        vv_valid = _valid_mask(vv, vv_src.nodata)
+        vv_stats = _channel_stats(vv, vv_valid)
+        del vv
+        vh = _read_decimated(vh_src, out_shape)
+        vh_valid = _valid_mask(vh, vh_src.nodata)
+        vh_stats = _channel_stats(vh, vh_valid)
+        del vh
+
+    valid = vv_valid & vh_valid
+    del vv_valid, vh_valid
+    nodata_fraction = float(1.0 - valid.mean())
+    dec_transform = transform @ Affine.scale(width / out_shape[1], height / out_shape[0])
+    footprint_crs = _footprint_in_crs(valid, dec_transform)
+    if footprint_crs.is_empty:
+        logger.warning(
+            "Scene %s (%s) has no pixel valid in both VV and VH: empty footprint, NaN statistics.",
+            ref.scene_id,
+            ref.scene_dir,
+        )
+    footprint = _to_wgs84(footprint_crs, crs)
+    pixel_size_m, area_km2, lon, lat = _metric_summary(
+        crs,
+        transform,
+        width=width,
+        height=height,
+        footprint_crs=footprint_crs,
+        footprint_wgs84=footprint,
+    )
+
+    present = tuple(k for k, name in ANCILLARY_FILES.items() if (ref.scene_dir / name).is_file())
+    absent = tuple(k for k in ANCILLARY_FILES if k not in present)
+    shore = layout.shoreline_file(ref.raw_root, ref.split, ref.scene_id)
+
+    return SceneInfo(
+        scene_id=ref.scene_id,
+        split=ref.split,
+        scene_dir=ref.scene_dir,
+        vv_path=ref.vv_path,
+        vh_path=ref.vh_path,
+        width=int(width),
+        height=int(height),
+        crs=crs.to_string(),
+        transform=(
+            float(transform.a),
+            float(transform.b),
+            float(transform.c),
+            float(transform.d),
+            float(transform.e),
+            float(transform.f),
+        ),
+        pixel_size_m=float(pixel_size_m),
+        nodata_fraction=nodata_fraction,
+        vv=vv_stats,
+        vh=vh_stats,
+        footprint=footprint,
+        centroid_lon=lon,
+        centroid_lat=lat,
+        footprint_area_km2=area_km2,
+        ancillary_present=present,
+        ancillary_missing=absent,
+        shoreline_path=shore if shore.is_file() else None,
+        decimation=decimation,
+        decimated_shape=out_shape,
+    )
