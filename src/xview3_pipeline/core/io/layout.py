@@ -72,7 +72,9 @@ def scene_dir(root: str | Path, split: str, scene_id: str) -> Path:
 def label_file(root: str | Path, split: str) -> Path:
     """Label CSV of a labelled split: ``<root>/train.csv`` or ``<root>/validation.csv``."""
     if split not in LABEL_FILES:
-        raise ValueError(f"Split {split!r} has no label file; labelled splits: {list(LABEL_FILES)}.")
+        raise ValueError(
+            f"Split {split!r} has no label file; labelled splits: {list(LABEL_FILES)}."
+        )
     return Path(root) / LABEL_FILES[split]
 
 
