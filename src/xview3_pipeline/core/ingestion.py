@@ -195,3 +195,43 @@ def validate_labels_in_root(
         near_shore_km=near_shore_km,
         label_files=names,
     )
+
+
+def ingestion_report(
+    scene_index: pd.DataFrame, labels: pd.DataFrame, rejects: pd.DataFrame
+) -> dict[str, Any]:
+    """Summary of an ingestion run, for a person to read.
+
+    Args:
+        scene_index: Output of :func:`build_scene_index`.
+        labels: Validated labels.
+        rejects: Rejected label rows (with a ``reason`` column).
+
+    Returns:
+        A JSON-serialisable mapping: scenes, labels and rejected rows per split, the
+        reasons of rejection with their counts, scenes with missing ancillary rasters and
+        the mean nodata share.
+    """
+    reasons: dict[str, int] = {}
+    if len(rejects):
+        for reason in rejects["reason"].astype(str).str.split("; ").explode():
+            key = reason.split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+    per_split = {}
+    for split in SPLITS:
+        per_split[split] = {
+            "scenes": int((scene_index["split"] == split).sum()),
+            "labels": int((labels["split"] == split).sum()) if len(labels) else 0,
+            "rejected": int((rejects["split"] == split).sum()) if len(rejects) else 0,
+        }
+    return {
+        "scenes": len(scene_index),
+        "labels": len(labels),
+        "rejected_rows": len(rejects),
+        "per_split": per_split,
+        "reject_reasons": reasons,
+        "scenes_missing_ancillary": sorted(
+            scene_index.loc[scene_index["ancillary_missing"] != "", "scene_id"].tolist()
+        ),
+        "mean_nodata_fraction": float(scene_index["nodata_fraction"].mean()),
+    }

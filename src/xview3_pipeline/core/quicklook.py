@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from rasterio.enums import Resampling
 
-from xview3_pipeline.core.constants import NODATA
+from xview3_pipeline.core.constants import LABEL_FILES, NODATA, VH_FILE, VV_FILE
+from xview3_pipeline.core.io.layout import label_file, scene_dir
 
 
 def sigmoid_normalise(
@@ -151,3 +154,67 @@ def render_quicklook(
     ax.set_axis_off()
     fig.tight_layout()
     return fig
+
+
+def scene_quicklooks(
+    raw_root: str | Path,
+    scenes: pd.DataFrame,
+    labels: pd.DataFrame,
+    *,
+    max_side: int = 1024,
+) -> dict[str, Callable[[], Figure]]:
+    """Lazy quicklooks of many scenes, one figure at a time.
+
+    Args:
+        raw_root: Root of the xView3 layout.
+        scenes: Columns ``scene_id`` and ``split``.
+        labels: Label rows (official columns) of any of these scenes.
+        max_side: Longest side of each image read, pixels.
+
+    Returns:
+        ``"<split>_<scene_id>"`` mapped to a function that renders that scene's figure,
+        so that a caller (Kedro's ``PartitionedDataset``) renders and writes them one by
+        one and never holds more than one image.
+    """
+    by_scene = dict(tuple(labels.groupby("scene_id", sort=False))) if len(labels) else {}
+    out: dict[str, Callable[[], Figure]] = {}
+    for scene_id, split in zip(scenes["scene_id"], scenes["split"], strict=True):
+        folder = scene_dir(raw_root, split, scene_id)
+        out[f"{split}_{scene_id}"] = partial(
+            render_quicklook,
+            folder / VV_FILE,
+            folder / VH_FILE,
+            by_scene.get(scene_id),
+            title=f"{split} {scene_id}",
+            max_side=max_side,
+        )
+    return out
+
+
+def dataset_quicklooks(
+    raw_root: str | Path,
+    scenes: pd.DataFrame,
+    extra_labels: pd.DataFrame | None = None,
+    *,
+    max_side: int = 1024,
+) -> dict[str, Callable[[], Figure]]:
+    """Lazy quicklooks of the scenes of a raw root, with the labels of its label files.
+
+    Args:
+        raw_root: Root of the xView3 layout.
+        scenes: Columns ``scene_id`` and ``split``.
+        extra_labels: More label rows (e.g. the truth of test scenes), or None.
+        max_side: Longest side of each image read, pixels.
+
+    Returns:
+        See :func:`scene_quicklooks`.
+    """
+    frames = [
+        pd.read_csv(label_file(raw_root, split))
+        for split in LABEL_FILES
+        if label_file(raw_root, split).is_file()
+    ]
+    if extra_labels is not None and len(extra_labels):
+        frames.append(extra_labels)
+    labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return scene_quicklooks(raw_root, scenes, labels, max_side=max_side)

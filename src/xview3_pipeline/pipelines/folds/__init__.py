@@ -1,0 +1,3 @@
+"""``folds``: cross-validation folds and the private holdout."""
+
+from .pipeline import create_pipeline  # NOQA

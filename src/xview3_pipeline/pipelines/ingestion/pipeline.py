@@ -1,0 +1,25 @@
+"""Pipeline ``ingestion``."""
+
+from kedro.pipeline import Node, Pipeline
+
+from .nodes import index_scenes, validate_labels
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """Index scenes, then validate labels against the index."""
+    return Pipeline(
+        [
+            Node(
+                func=index_scenes,
+                inputs=["params:raw_root", "params:ingestion"],
+                outputs="scene_index",
+                name="index_scenes_node",
+            ),
+            Node(
+                func=validate_labels,
+                inputs=["params:raw_root", "scene_index", "params:ingestion"],
+                outputs=["labels", "label_rejects", "ingestion_report"],
+                name="validate_labels_node",
+            ),
+        ]
+    )

@@ -1,0 +1,3 @@
+"""``locations``: cluster scenes into geographic locations."""
+
+from .pipeline import create_pipeline  # NOQA
