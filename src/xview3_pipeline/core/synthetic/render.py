@@ -290,7 +290,7 @@ def write_ancillary(plan: ScenePlan, scene_dir: Path) -> None:
     scale = ANCILLARY_PIXEL_M / PIX_TO_M
     h = math.ceil(plan.height / scale)
     w = math.ceil(plan.width / scale)
-    transform = plan.transform * Affine.scale(scale)
+    transform = plan.transform @ Affine.scale(scale)
     rows = (np.arange(h)[:, None] + 0.5) * scale
     cols = (np.arange(w)[None, :] + 0.5) * scale
     rows, cols = np.broadcast_arrays(rows, cols)

@@ -1,0 +1,38 @@
+# Two entry points: `make demo` runs the project on the embedded synthetic default,
+# `make test` runs the test suite. Both create .venv and install the project if needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export KEDRO_DISABLE_TELEMETRY := 1
+export DO_NOT_TRACK := 1
+export MPLBACKEND := Agg
+
+.PHONY: demo test lint viz clean-data
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/kedro run --pipelines synthetic_data
+	$(BIN)/kedro run
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+
+viz: $(VENV)/.installed
+	$(BIN)/kedro viz build
+
+clean-data:
+	find data -mindepth 2 ! -name .gitkeep -delete
