@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
-from shapely.geometry import Polygon, box
+from shapely.geometry import MultiPolygon, Polygon, box
 from sklearn.metrics import adjusted_rand_score
 
 from xview3_pipeline.core.locations import (
@@ -221,14 +221,130 @@ def test_config_from_dict():
         LocationConfig(min_overlap_fraction="0.1")  # type: ignore[arg-type]
 
 
+def _render(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
 def test_plot_locations_returns_renderable_figure():
     index, _ = _synthetic_layout()
     result = cluster_locations(index)
     fig = plot_locations(index, result)
     assert isinstance(fig, Figure)
-    ax = fig.axes[0]
-    texts = [t.get_text() for t in ax.texts]
+    overview = fig.axes[0]
+    texts = [t.get_text() for t in overview.texts]
     assert any(t.startswith("loc_000 (3 scenes)") for t in texts)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    assert buf.getvalue()[:4] == b"\x89PNG"
+    assert _render(fig)[:4] == b"\x89PNG"
+
+
+def test_plot_locations_one_zoomed_panel_per_location():
+    index, _ = _synthetic_layout()
+    result = cluster_locations(index)
+    fig = plot_locations(index, result)
+    n_locations = result["location_id"].nunique()
+    assert len(fig.axes) == 1 + n_locations
+    sizes = result.groupby("location_id")["scene_id"].size()
+    overview_labels = {t.get_text() for t in fig.axes[0].texts}
+    for ax in fig.axes[1:]:
+        title = ax.get_title()
+        location_id = title.split(":")[0]
+        assert location_id in sizes.index
+        assert f"{sizes[location_id]} scenes" in title
+        assert "km" in title
+        assert f"{location_id} ({sizes[location_id]} scenes)" in overview_labels
+        # every footprint is drawn (one path per scene of the location)
+        (collection,) = ax.collections
+        assert len(collection.get_paths()) == sizes[location_id]
+        # the view contains the footprints and is zoomed on them (boxes are ~10 km)
+        x0, x1 = ax.get_xlim()
+        y0, y1 = ax.get_ylim()
+        bounds = index[
+            index["scene_id"].isin(result.loc[result["location_id"] == location_id, "scene_id"])
+        ].total_bounds
+        assert x0 <= bounds[0] and bounds[2] <= x1 and y0 <= bounds[1] and bounds[3] <= y1
+        assert (y1 - y0) * KM_PER_DEG < 100
+    shown = {ax.get_title().split(":")[0] for ax in fig.axes[1:]}
+    assert shown == set(sizes.index)
+    assert "not shown" not in fig.get_suptitle()
+
+
+def test_plot_locations_panel_cap_keeps_largest_and_says_how_many_are_hidden():
+    index, _ = _synthetic_layout()
+    result = cluster_locations(index)
+    # sizes: loc_001 (B) 5, loc_002 (C) 4, loc_003 (D) 4, loc_000 (A) 3, loc_004 (sea) 3
+    fig = plot_locations(index, result, max_panels=2)
+    assert len(fig.axes) == 3
+    assert [ax.get_title().split(":")[0] for ax in fig.axes[1:]] == ["loc_001", "loc_002"]
+    assert "3 not shown" in fig.get_suptitle()
+    assert len(plot_locations(index, result, max_panels=0).axes) == 1
+    # above max_legend_entries only the zoomed locations are labelled on the overview
+    fig = plot_locations(index, result, max_panels=2, max_legend_entries=3)
+    labels = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert labels == ["loc_001 (5 scenes)", "loc_002 (4 scenes)"]
+
+
+def test_plot_locations_aspect_corrected_for_latitude():
+    index, _ = _synthetic_layout()
+    result = cluster_locations(index)
+    fig = plot_locations(index, result)
+    lat = result.groupby("location_id")["centroid_lat"].mean()
+    for ax in fig.axes[1:]:
+        location_id = ax.get_title().split(":")[0]
+        expected = 1.0 / math.cos(math.radians(lat[location_id]))
+        assert ax.get_aspect() == pytest.approx(expected, rel=1e-3)
+
+
+def test_plot_locations_handles_empty_multi_and_missing_footprints():
+    index, _ = _synthetic_layout()
+    extra = gpd.GeoDataFrame(
+        {
+            "scene_id": ["E_near_A", "E_nowhere", "M_multi"],
+            "split": ["public", "public", "other"],
+            "centroid_lon": [-20.1, np.nan, np.nan],
+            "centroid_lat": [10.0, np.nan, np.nan],
+            "footprint_area_km2": [0.0, 0.0, 0.0],
+        },
+        geometry=[
+            Polygon(),
+            None,
+            MultiPolygon([_box_km(60.0, -10.0, 8.0), _box_km(60.1, -10.0, 8.0)]),
+        ],
+        crs="EPSG:4326",
+    )
+    index = pd.concat([index, extra], ignore_index=True)
+    result = cluster_locations(index)
+    fig = plot_locations(index, result)
+    assert len(fig.axes) == 1 + result["location_id"].nunique()
+    titles = {ax.get_title().split(":")[0]: ax.get_title() for ax in fig.axes[1:]}
+    loc = result.set_index("scene_id")["location_id"]
+    assert "1 without footprint" in titles[loc["A0"]]
+    assert "no position" in titles[loc["E_nowhere"]]
+    multi_ax = next(ax for ax in fig.axes[1:] if ax.get_title().startswith(loc["M_multi"]))
+    (collection,) = multi_ax.collections
+    assert len(collection.get_paths()) == 1
+    assert collection.get_paths()[0].codes.tolist().count(1) == 2  # two MOVETOs: two parts
+    assert _render(fig)[:4] == b"\x89PNG"
+
+
+def test_plot_locations_accepts_csv_strings_and_colour_by_scene():
+    index, _ = _synthetic_layout()
+    result = cluster_locations(index)
+    as_read = pd.read_csv(io.StringIO(result.to_csv(index=False)), dtype=str)
+    fig = plot_locations(index, as_read, colour_by="scene")
+    assert len(fig.axes) == 1 + result["location_id"].nunique()
+    assert _render(fig)[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="colour_by"):
+        plot_locations(index, result, colour_by="location")
+    with pytest.raises(ValueError, match="max_panels"):
+        plot_locations(index, result, max_panels=-1)
+    with pytest.raises(ValueError, match="location_id"):
+        plot_locations(index, result.drop(columns="location_id"))
+
+
+def test_plot_locations_empty_input():
+    index = _index([])
+    fig = plot_locations(index, cluster_locations(index))
+    assert len(fig.axes) == 1
+    assert "0 scenes" in fig.get_suptitle()
+    assert _render(fig)[:4] == b"\x89PNG"
