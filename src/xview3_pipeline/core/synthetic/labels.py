@@ -36,7 +36,8 @@ def truth_table(plan: ScenePlan) -> pd.DataFrame:
     rng = np.random.default_rng([plan.seed, 3])
     objs = plan.objects
     rows_f, cols_f = plan.xy_to_pixel(objs["x"].to_numpy(float), objs["y"].to_numpy(float))
-    keep = plan.valid(rows_f, cols_f)
+    # The swath mask is rendered at pixel centres: keep objects whose pixel is valid data.
+    keep = plan.valid(np.floor(rows_f) + 0.5, np.floor(cols_f) + 0.5)
     objs = objs.loc[keep].reset_index(drop=True)
     rows = np.floor(rows_f[keep]).astype(np.int64)
     cols = np.floor(cols_f[keep]).astype(np.int64)
