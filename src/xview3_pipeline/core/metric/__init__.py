@@ -1,0 +1,1 @@
+"""The official xView3 metric: matching and scoring."""
