@@ -1,0 +1,160 @@
+"""SAR normalisations: calibrated backscatter in dB → network input.
+
+Every normalisation is a pure, element-wise function of the dB value, applied to VH and VV
+alike (the channel axis is not special), that works on numpy arrays and torch tensors and
+keeps NaN (nodata) as NaN. Non-finite pixels are zeroed later, after augmentation.
+
+Registered names (:data:`NORMALIZATIONS`):
+
+* ``"sigmoid"`` (default): ``sigmoid((dB - midpoint) · temperature)`` with midpoint −20 dB
+  and temperature 0.18 — the seed's ``SigmoidNormalization``, hard-coded in the winning
+  Docker inference. −40 dB → 0.027, −30 → 0.142, −20 → 0.5, −10 → 0.858, 0 → 0.973.
+* ``"divide"``: ``dB / scale`` with scale 50 — ``A.Normalize(mean=0, std=50)``, the Hydra
+  default of the seed's training config (``configs/normalization/default.yaml``).
+* ``"linear"``: ``(dB + offset) / scale`` with offset 40 and scale 15: −40 dB → 0,
+  −25 dB → 1, 0 dB → 2.67; unclipped.
+
+Example:
+    >>> norm = build_normalization("sigmoid")
+    >>> round(float(norm(np.float32(-20.0))), 3)
+    0.5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DEFAULT_NORMALIZATION",
+    "NORMALIZATIONS",
+    "DivideNormalization",
+    "LinearNormalization",
+    "Normalization",
+    "SigmoidNormalization",
+    "build_normalization",
+    "sigmoid_normalize",
+]
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+#: Name of the normalisation used by the winning submission.
+DEFAULT_NORMALIZATION = "sigmoid"
+
+
+@runtime_checkable
+class Normalization(Protocol):
+    """An element-wise map from dB to network input, for numpy arrays and torch tensors."""
+
+    def __call__(self, db: ArrayT) -> ArrayT:
+        """Normalise ``db`` (any shape, dB, NaN for nodata); returns the same type and shape."""
+        ...
+
+
+def sigmoid_normalize(db: ArrayT, midpoint: float = -20.0, temperature: float = 0.18) -> ArrayT:
+    """``sigmoid((db - midpoint) · temperature)``, element-wise.
+
+    Args:
+        db: Backscatter in dB, any shape (e.g. ``(2, H, W)``), numpy or torch; NaN stays NaN.
+        midpoint: dB value mapped to 0.5.
+        temperature: Slope in 1/dB.
+
+    Returns:
+        Values in (0, 1), same type, shape and (floating) dtype as ``db``.
+    """
+    if isinstance(db, torch.Tensor):
+        return torch.sigmoid((db - midpoint) * temperature)
+    arr = np.asarray(db)
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32)
+    z = (arr - arr.dtype.type(midpoint)) * arr.dtype.type(temperature)
+    with np.errstate(over="ignore"):
+        return (1.0 / (1.0 + np.exp(-z))).astype(arr.dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class SigmoidNormalization:
+    """The seed's sigmoid normalisation (default); see :func:`sigmoid_normalize`.
+
+    Attributes:
+        midpoint: dB value mapped to 0.5 (−20 dB).
+        temperature: Slope in 1/dB (0.18).
+    """
+
+    midpoint: float = -20.0
+    temperature: float = 0.18
+
+    def __call__(self, db: ArrayT) -> ArrayT:
+        """Normalise ``db`` (any shape, dB); returns the same type and shape."""
+        return sigmoid_normalize(db, self.midpoint, self.temperature)
+
+
+@dataclass(frozen=True)
+class DivideNormalization:
+    """``dB / scale`` (the seed's Hydra default, ``A.Normalize(mean=0, std=50)``).
+
+    Attributes:
+        scale: Divisor in dB (50): −50 dB → −1, 0 dB → 0.
+    """
+
+    scale: float = 50.0
+
+    def __call__(self, db: ArrayT) -> ArrayT:
+        """Normalise ``db`` (any shape, dB); returns the same type and shape."""
+        return db / self.scale
+
+
+@dataclass(frozen=True)
+class LinearNormalization:
+    """``(dB + offset) / scale``, unclipped.
+
+    Attributes:
+        offset: Added to the dB value (40): −40 dB → 0.
+        scale: Divisor in dB (15): −25 dB → 1.
+    """
+
+    offset: float = 40.0
+    scale: float = 15.0
+
+    def __call__(self, db: ArrayT) -> ArrayT:
+        """Normalise ``db`` (any shape, dB); returns the same type and shape."""
+        return (db + self.offset) / self.scale
+
+
+#: Registered normalisations by name.
+NORMALIZATIONS: Mapping[str, type] = {
+    "sigmoid": SigmoidNormalization,
+    "divide": DivideNormalization,
+    "linear": LinearNormalization,
+}
+
+
+def build_normalization(name: str = DEFAULT_NORMALIZATION, **params: Any) -> Normalization:
+    """Build a registered normalisation by name.
+
+    Args:
+        name: One of :data:`NORMALIZATIONS` (``"sigmoid"``, ``"divide"``, ``"linear"``).
+        **params: Fields of that normalisation (e.g. ``midpoint=-20, temperature=0.18``).
+
+    Returns:
+        A picklable callable mapping dB arrays/tensors to network input.
+
+    Raises:
+        KeyError: If ``name`` is not registered (the message lists the options).
+        ValueError: If ``params`` holds a field the normalisation does not have.
+    """
+    if name not in NORMALIZATIONS:
+        raise KeyError(f"Unknown normalization {name!r}; available: {sorted(NORMALIZATIONS)}.")
+    cls = NORMALIZATIONS[name]
+    allowed = {f.name for f in fields(cls)}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ValueError(
+            f"Normalization {name!r} has no parameter(s) {unknown}; expected some of "
+            f"{sorted(allowed)}."
+        )
+    return cls(**params)
