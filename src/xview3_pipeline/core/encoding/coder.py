@@ -237,6 +237,82 @@ def _drawing_order(confidence: np.ndarray, length_px: np.ndarray) -> np.ndarray:
     return np.lexsort((length_key, np.asarray(confidence)))
 
 
+@dataclass(frozen=True)
+class ObjectTargets:
+    """Per-object targets at the output stride, in drawing order.
+
+    Attributes:
+        index: ``(n,)`` positions of the objects in the input :class:`ObjectLabels`.
+        cells: ``(n, 2)`` int64 ``(x, y)`` peak cells, ``floor(center / s)``.
+        offsets: ``(n, 2)`` float32 sub-cell offsets ``center / s - cell`` in [0, 1).
+        is_low: ``(n,)`` LOW confidence (an ignore disc when ignoring LOW detections).
+        vessel: ``(n,)`` float32 0, 1 or 255 (unknown).
+        fishing: ``(n,)`` float32 0, 1 or 255 (unknown).
+        length: ``(n,)`` float32 ``log(1 + length_px)``, 0 when unknown.
+    """
+
+    index: np.ndarray
+    cells: np.ndarray
+    offsets: np.ndarray
+    is_low: np.ndarray
+    vessel: np.ndarray
+    fishing: np.ndarray
+    length: np.ndarray
+
+
+def object_targets(
+    objects: ObjectLabels, image_shape: tuple[int, int], config: CoderConfig
+) -> ObjectTargets:
+    """The targets of each object inside an image, in the seed's drawing order.
+
+    Objects whose centre is outside ``[0, W) x [0, H)`` or not finite are skipped. LOW
+    objects lose their labels when ``ignore_low_confidence_labels``. The order is LOW,
+    MEDIUM, HIGH, longest first within each group (unknown length last): every map is
+    merged by maximum except the offset, where the last object written wins.
+
+    Args:
+        objects: Objects with centres ``(x, y)`` in pixels of this image.
+        image_shape: ``(H, W)`` of the image in input pixels.
+        config: Stride and confidence handling.
+
+    Returns:
+        The per-object targets, drawing order.
+    """
+    s = config.stride
+    height, width = image_shape
+    centers = np.asarray(objects.centers, dtype=np.float32).reshape(-1, 2)
+    inside = (
+        np.isfinite(centers).all(axis=1)
+        & (centers[:, 0] >= 0)
+        & (centers[:, 0] < width)
+        & (centers[:, 1] >= 0)
+        & (centers[:, 1] < height)
+    )
+    if not inside.all():
+        logger.debug("encode_targets: skipped %d objects outside the image.", (~inside).sum())
+    confidence = np.asarray(objects.confidence)[inside]
+    is_low = confidence == _LOW
+    is_vessel = np.asarray(objects.is_vessel, dtype=np.float32)[inside]
+    is_fishing = np.asarray(objects.is_fishing, dtype=np.float32)[inside]
+    length_px = np.asarray(objects.length_px, dtype=np.float32)[inside]
+    if config.ignore_low_confidence_labels:
+        is_vessel = np.where(is_low, np.nan, is_vessel)
+        is_fishing = np.where(is_low, np.nan, is_fishing)
+        length_px = np.where(is_low, np.nan, length_px)
+    order = _drawing_order(confidence, length_px)
+    scaled = centers[inside][order] / np.float32(s)
+    cells = np.floor(scaled).astype(np.int64)
+    return ObjectTargets(
+        index=np.flatnonzero(inside)[order],
+        cells=cells,
+        offsets=(scaled - cells.astype(np.float32)).astype(np.float32),
+        is_low=is_low[order],
+        vessel=np.nan_to_num(is_vessel[order], nan=float(IGNORE_INDEX)).astype(np.float32),
+        fishing=np.nan_to_num(is_fishing[order], nan=float(IGNORE_INDEX)).astype(np.float32),
+        length=np.asarray(length_to_log(length_px[order]), dtype=np.float32),
+    )
+
+
 def encode_targets(
     objects: ObjectLabels, image_shape: tuple[int, int], config: CoderConfig
 ) -> EncodedTargets:
@@ -260,7 +336,6 @@ def encode_targets(
         * offset ``(2, h, w)``: ``center / s - floor(center / s)`` at the peak cell only.
     """
     s = config.stride
-    height, width = image_shape
     h, w = output_shape(image_shape, s)
     objectness = np.zeros((1, h, w), np.float32)
     vessel = np.zeros((1, h, w), np.float32)
@@ -271,42 +346,18 @@ def encode_targets(
     if len(objects) == 0:
         return targets
 
-    centers = np.asarray(objects.centers, dtype=np.float32).reshape(-1, 2)
-    inside = (
-        np.isfinite(centers).all(axis=1)
-        & (centers[:, 0] >= 0)
-        & (centers[:, 0] < width)
-        & (centers[:, 1] >= 0)
-        & (centers[:, 1] < height)
-    )
-    if not inside.all():
-        logger.debug("encode_targets: skipped %d objects outside the image.", (~inside).sum())
-    confidence = np.asarray(objects.confidence)[inside]
-    is_low = confidence == _LOW
-    is_vessel = np.asarray(objects.is_vessel, dtype=np.float32)[inside]
-    is_fishing = np.asarray(objects.is_fishing, dtype=np.float32)[inside]
-    length_px = np.asarray(objects.length_px, dtype=np.float32)[inside]
-    if config.ignore_low_confidence_labels:
-        is_vessel = np.where(is_low, np.nan, is_vessel)
-        is_fishing = np.where(is_low, np.nan, is_fishing)
-        length_px = np.where(is_low, np.nan, length_px)
-
-    order = _drawing_order(confidence, length_px)
-    scaled = centers[inside][order] / np.float32(s)
-    cells = np.floor(scaled).astype(np.int64)
-    is_low = is_low[order]
-    is_vessel, is_fishing, length_px = is_vessel[order], is_fishing[order], length_px[order]
-
+    t = object_targets(objects, image_shape, config)
+    cells, is_low = t.cells, t.is_low
     if config.ignore_low_confidence_detections:
         draw_gaussians(objectness[0], cells[~is_low], config.heatmap_radius)
         draw_discs(objectness[0], cells[is_low], config.heatmap_radius, float(IGNORE_INDEX))
     else:
         draw_gaussians(objectness[0], cells, config.heatmap_radius)
     r = config.labels_radius
-    draw_discs(vessel[0], cells, r, np.nan_to_num(is_vessel, nan=float(IGNORE_INDEX)))
-    draw_discs(fishing[0], cells, r, np.nan_to_num(is_fishing, nan=float(IGNORE_INDEX)))
-    draw_discs(length[0], cells, r, length_to_log(length_px))
-    write_at_cells(offset, cells, scaled - cells.astype(np.float32))
+    draw_discs(vessel[0], cells, r, t.vessel)
+    draw_discs(fishing[0], cells, r, t.fishing)
+    draw_discs(length[0], cells, r, t.length)
+    write_at_cells(offset, cells, t.offsets)
     return targets
 
 
