@@ -1,0 +1,3 @@
+"""``training``: one CircleNet per fold, from one template wrapped in a namespace per fold."""
+
+from .pipeline import create_pipeline  # NOQA

@@ -1,0 +1,49 @@
+"""Nodes of the ``training`` pipeline."""
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+from torch import nn
+
+from xview3_pipeline.core.constants import SHORELINE_DIR
+from xview3_pipeline.core.training.config import TrainingConfig
+from xview3_pipeline.core.training.plots import plot_history
+from xview3_pipeline.core.training.train import run_fold
+
+
+def train_fold(
+    *,
+    scene_index: pd.DataFrame,
+    fold_assignments: pd.DataFrame,
+    labels: pd.DataFrame,
+    raw_root: str,
+    parameters: dict[str, Any],
+    fold: int,
+) -> tuple[nn.Module, pd.DataFrame, Figure]:
+    """Train the CircleNet of one fold, resuming an interrupted run of the same fold.
+
+    Args:
+        scene_index: The scene index.
+        fold_assignments: The fold table.
+        labels: Validated labels.
+        raw_root: Root of the xView3 layout (for the shoreline files).
+        parameters: The shared ``training`` block (``parameters_training.yml``).
+        fold: This namespace's fold ``k`` (``params:fold_k.fold``).
+
+    Returns:
+        The best model, its per-epoch history and a plot of the curves.
+    """
+    config = TrainingConfig.from_dict(parameters)
+    k = int(fold)
+    result = run_fold(
+        scene_index,
+        fold_assignments,
+        labels,
+        shore_root=str(Path(raw_root) / SHORELINE_DIR),
+        config=config,
+        fold=k,
+    )
+    title = f"fold {k} ({config.model.get('preset', 'custom')}): best val aggregate {result.best_score:.3f}"
+    return result.model, result.history, plot_history(result.history, title)
