@@ -164,3 +164,55 @@ def test_folds_pipeline_group_by(demo_project: Path, group_by: str) -> None:
     else:
         assert per_location.max() == 2
     assert set(folds.loc[folds["fold"] == -1, "split"]) == {"train"}
+
+
+def test_encoding_pipeline(demo_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(demo_project)
+    run_kedro(demo_project, ["encoding"], TINY_SYNTHETIC)
+    table = pd.read_csv(demo_project / "data/08_reporting/encoding_roundtrip_f1.csv")
+    assert list(table["stride"]) == [1, 2, 4, 8, 16]
+    assert table.loc[table["stride"] == 1, "f1"].item() == 1.0
+    assert table["f1"].is_monotonic_decreasing or table["f1"].diff().dropna().le(1e-12).all()
+    encoded = sorted((demo_project / "data/05_model_input/encoded_objects").glob("*.parquet"))
+    folds = pd.read_csv(
+        demo_project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str}
+    )
+    assert {p.stem for p in encoded} == set(folds.loc[folds["fold"] >= 0, "scene_id"])
+    one = pd.read_parquet(encoded[0])
+    assert {"cell_x", "cell_y", "offset_x", "vessel", "length_log"} <= set(one.columns)
+    assert (one["stride"] == 2).all()
+    assert len(list((demo_project / "data/08_reporting/encoding_previews").glob("*.png"))) == 2
+
+
+TINY_TRAINING = {
+    "training": {
+        "data": {
+            "crop_size": 64,
+            "batch_size": 2,
+            "epoch_samples": 4,
+            "num_workers": 0,
+            "val_tile_size": 128,
+        },
+        "trainer": {"max_epochs": 1, "progress_bar": False},
+    }
+}
+
+
+def test_training_one_namespace(demo_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    monkeypatch.chdir(demo_project)
+    bootstrap_project(demo_project)
+    params = TINY_SYNTHETIC | TINY_TRAINING
+    with KedroSession.create(project_path=demo_project, runtime_params=params) as session:
+        session.run(pipeline_names=["training"], namespaces=["fold_1"])
+    models = list((demo_project / "data/06_models").glob("fold_*/model.pt/*/model.pt"))
+    assert [m.parts[-4] for m in models] == ["fold_1"]
+    history = pd.read_csv(demo_project / "data/08_reporting/training/fold_1/history.csv")
+    assert len(history) == 1 and history["train/total"].notna().all()
+    assert (demo_project / "data/08_reporting/training/fold_1/curves.png").is_file()
+    with KedroSession.create(project_path=demo_project, runtime_params=params) as session:
+        model = session.load_context().catalog.load("fold_1.model")
+    assert model.checkpoint_metadata["run"] == "cpu_small/fold_1"
+    assert not model.training
