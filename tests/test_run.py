@@ -39,6 +39,12 @@ def test_registry_names_and_default() -> None:
     default = {n.name for n in pipelines["__default__"].nodes}
     assert {"index_scenes_node", "cluster_scenes_node", "split_folds_node"} <= default
     assert "generate_synthetic_dataset_node" not in default
+    training = {n.name for n in pipelines["training"].nodes}
+    assert training == {f"fold_{k}.train_fold_node" for k in range(4)}
+    ensemble = pipelines["training_ensemble"]
+    assert len(ensemble.nodes) == 12
+    assert "v2s_unet_s2.fold_3.model" in ensemble.all_outputs()
+    assert "params:ensemble.b5_unet_s2" in ensemble.inputs()
 
 
 def test_synthetic_data_writes_layout_and_quicklooks(demo_project: Path) -> None:

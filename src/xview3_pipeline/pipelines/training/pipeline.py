@@ -7,6 +7,9 @@ from .nodes import train_fold
 #: Fold namespaces; ``kedro run --pipelines training --namespaces fold_2`` trains one.
 #: They must match ``folds.n_folds`` (4, as the winning solution).
 FOLD_NAMESPACES = tuple(f"fold_{k}" for k in range(4))
+#: The seed's ensemble: three architectures trained on the same folds, in the namespaces
+#: ``<preset>.fold_k``, each with its own training block ``ensemble.<preset>``.
+ENSEMBLE_PRESETS = ("b4_unet_s2", "b5_unet_s2", "v2s_unet_s2")
 
 
 def fold_template() -> Pipeline:
@@ -40,6 +43,31 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 inputs={"scene_index", "fold_assignments", "labels"},
                 parameters={"params:raw_root", "params:training"},
             )
+            for namespace in FOLD_NAMESPACES
+        ),
+        Pipeline([]),
+    )
+
+
+def create_ensemble_pipeline() -> Pipeline:
+    """One namespaced copy of the template per architecture and fold (``<preset>.fold_k``).
+
+    Registered as ``training_ensemble``; its parameters (``ensemble.<preset>``) are in
+    ``conf/xview3_full``: ``kedro run --env xview3_full --pipelines training_ensemble``.
+    """
+    return sum(
+        (
+            Pipeline(
+                fold_template(),
+                namespace=f"{preset}.{namespace}",
+                inputs={"scene_index", "fold_assignments", "labels"},
+                parameters={
+                    "params:raw_root": "params:raw_root",
+                    "params:training": f"params:ensemble.{preset}",
+                    "params:fold": f"params:{namespace}.fold",
+                },
+            )
+            for preset in ENSEMBLE_PRESETS
             for namespace in FOLD_NAMESPACES
         ),
         Pipeline([]),
