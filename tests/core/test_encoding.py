@@ -341,7 +341,7 @@ def test_config_from_dict() -> None:
     cfg = CoderConfig.from_dict({"stride": 4, "labels_radius": 2, "length_clip_m": [5, 500]})
     assert cfg.stride == 4 and cfg.length_clip_m == (5.0, 500.0)
     assert CoderConfig.from_dict(None) == CoderConfig()
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match=r"Unknown CoderConfig key\(s\) \[.strides.\]; valid keys"):
         CoderConfig.from_dict({"strides": 2})
     with pytest.raises(ValueError, match="invalid"):
         CoderConfig(stride=0)

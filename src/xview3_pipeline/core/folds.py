@@ -42,6 +42,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.model_selection import StratifiedGroupKFold
 
+from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.constants import LABEL_FILES
 
 logger = logging.getLogger(__name__)
@@ -189,12 +190,7 @@ class FoldConfig:
         Raises:
             ValueError: On unknown keys (the message lists the valid ones) or invalid values.
         """
-        d = dict(d or {})
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(d) - set(valid))
-        if unknown:
-            raise ValueError(f"Unknown fold parameter(s) {unknown}; valid keys are {valid}.")
-        return cls(**d)
+        return cls(**check_keys(cls, d, what="fold parameter"))
 
 
 def _check_columns(df: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:

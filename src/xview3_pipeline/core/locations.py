@@ -41,7 +41,6 @@ scene id of each location, so they do not depend on the row order of the input.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Mapping
@@ -61,6 +60,8 @@ from matplotlib.ticker import MaxNLocator
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.neighbors import BallTree
+
+from xview3_pipeline.core.config import check_keys
 
 logger = logging.getLogger(__name__)
 
@@ -128,12 +129,7 @@ class LocationConfig:
         Raises:
             ValueError: On unknown keys (the message lists the valid ones) or invalid values.
         """
-        d = dict(d or {})
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(d) - set(valid))
-        if unknown:
-            raise ValueError(f"Unknown location parameter(s) {unknown}; valid keys are {valid}.")
-        return cls(**d)
+        return cls(**check_keys(cls, d, what="location parameter"))
 
 
 def _validate_scene_index(scene_index: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -39,7 +39,6 @@ albumentations 2 specifics (checked against 2.0.8):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +48,8 @@ import albumentations as A
 import cv2
 import numpy as np
 from albumentations.core.transforms_interface import BaseTransformInitSchema
+
+from xview3_pipeline.core.config import check_keys
 
 __all__ = [
     "AUGMENTATION_PRESETS",
@@ -634,12 +635,7 @@ def build_augmentations(name: str = "seed", **params: Any) -> SarAugmentation:
         raise KeyError(
             f"Unknown augmentation preset {name!r}; available: {list(AUGMENTATION_PRESETS)}."
         )
-    allowed = {f.name for f in dataclasses.fields(AugmentationConfig)}
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ValueError(
-            f"Unknown augmentation parameter(s) {unknown}; expected some of {sorted(allowed)}."
-        )
+    check_keys(AugmentationConfig, params, what="augmentation parameter")
     if name == "none":
         if params:
             raise ValueError(f"Preset 'none' takes no parameters, got {sorted(params)}.")

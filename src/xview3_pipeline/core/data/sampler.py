@@ -38,6 +38,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 from sklearn.neighbors import KDTree
 
+from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.types import ObjectLabels
 
 __all__ = [
@@ -152,14 +153,7 @@ class SamplerConfig:
         Raises:
             ValueError: On an unknown key or an invalid value.
         """
-        params = dict(params or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - names)
-        if unknown:
-            raise ValueError(
-                f"SamplerConfig: unknown keys {unknown}; expected some of {sorted(names)}."
-            )
-        return cls(**params)
+        return cls(**check_keys(cls, params))
 
 
 def capped_randnorm(

@@ -26,7 +26,6 @@ Conventions (differences from the seed are marked):
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -37,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.constants import NEAR_SHORE_KM, PIX_TO_M
 from xview3_pipeline.core.encoding.functional import (
     draw_discs,
@@ -147,14 +147,7 @@ class CoderConfig:
         Raises:
             ValueError: On a key that is not a field.
         """
-        params = dict(params or {})
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - names)
-        if unknown:
-            raise ValueError(
-                f"CoderConfig: unknown keys {unknown}; expected some of {sorted(names)}."
-            )
-        return cls(**params)
+        return cls(**check_keys(cls, params))
 
 
 def output_shape(image_shape: tuple[int, int], stride: int) -> tuple[int, int]:

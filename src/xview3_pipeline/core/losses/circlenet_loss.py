@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.losses.functional import (
     REGRESSION_LOSSES,
     binary_entropy_with_logits,
@@ -139,13 +140,7 @@ class LossConfig:
         Raises:
             ValueError: On unknown keys or invalid values.
         """
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(
-                f"Unknown LossConfig key(s) {unknown}; valid keys are {sorted(names)}."
-            )
-        return cls(**dict(values))
+        return cls(**check_keys(cls, values))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-type dictionary."""

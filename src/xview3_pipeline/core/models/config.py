@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from xview3_pipeline.core.config import check_keys
+
 #: Decoder upsampling kinds: ``shuffle`` = PixelShuffle(2) (channels / 4); ``deconv`` =
 #: ConvTranspose 3x3 stride 2 to C/4 plus a bilinear-additive residual.
 UPSAMPLE_KINDS = ("shuffle", "deconv")
@@ -85,13 +87,7 @@ class ModelConfig:
         Raises:
             ValueError: On unknown keys or invalid values.
         """
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(
-                f"Unknown ModelConfig key(s) {unknown}; valid keys are {sorted(names)}."
-            )
-        return cls(**dict(values))
+        return cls(**check_keys(cls, values))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-type dictionary (lists, not tuples) for YAML, JSON and checkpoints."""

@@ -7,16 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.constants import SPLITS
 
 
 def _check_keys(cls: type, values: Mapping[str, Any]) -> None:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(
-            f"Unknown {cls.__name__} key(s) {unknown}; valid keys are {sorted(names)}."
-        )
+    check_keys(cls, values)
 
 
 @dataclass(frozen=True)

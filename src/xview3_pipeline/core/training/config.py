@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xview3_pipeline.core.config import check_keys
+
 
 def _from_dict(cls: type, values: Mapping[str, Any] | None) -> Any:
-    values = dict(values or {})
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(
-            f"Unknown {cls.__name__} key(s) {unknown}; valid keys are {sorted(names)}."
-        )
-    return cls(**values)
+    return cls(**check_keys(cls, values))
 
 
 @dataclass(frozen=True)
@@ -154,11 +148,7 @@ class TrainingConfig:
         Raises:
             ValueError: On unknown keys or invalid values.
         """
-        values = dict(values)
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(f"Unknown training key(s) {unknown}; valid keys are {sorted(names)}.")
+        values = check_keys(cls, values, what="training")
         cfg = cls(
             model=dict(values.get("model") or {"preset": "cpu_small"}),
             loss=dict(values.get("loss") or {}),
