@@ -25,7 +25,7 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.chdir(project)
     try:
         run_kedro(project, ["synthetic_data"], TINY_SYNTHETIC)
-        run_kedro(project, None, TINY_SYNTHETIC)
+        run_kedro(project, ["ingestion", "locations", "folds"], TINY_SYNTHETIC)
     finally:
         os.chdir(cwd)
     return project
@@ -38,6 +38,7 @@ def test_registry_names_and_default() -> None:
     assert {"synthetic_data", "ingestion", "locations", "folds", "__default__"} <= set(pipelines)
     default = {n.name for n in pipelines["__default__"].nodes}
     assert {"index_scenes_node", "cluster_scenes_node", "split_folds_node"} <= default
+    assert {"roundtrip_report_node", "fold_0.train_fold_node", "fold_3.train_fold_node"} <= default
     assert "generate_synthetic_dataset_node" not in default
     training = {n.name for n in pipelines["training"].nodes}
     assert training == {f"fold_{k}.train_fold_node" for k in range(4)}

@@ -122,6 +122,8 @@ def test_resume_after_crash_continues_not_from_scratch(
     assert result.resumed_from is not None
     # The epoch finished before the crash is in the history, restored from the checkpoint.
     assert list(result.history["epoch"]) == [0.0, 1.0, 2.0]
+    # Epochs resumed in the middle still record their learning rate and duration.
+    assert result.history[["lr", "epoch_time_s"]].notna().all().all()
     assert not work.exists()
 
 

@@ -20,15 +20,27 @@ class EpochHistory(pl.Callback):
         self.rows: list[dict[str, float]] = []
         self._t0 = 0.0
         self._lr = float("nan")
+        self._epoch = -1
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Start the epoch clock and note the learning rate the epoch trains with."""
+    def _start_epoch(self, trainer: pl.Trainer) -> None:
+        self._epoch = trainer.current_epoch
         self._t0 = time.perf_counter()
         self._lr = (
             float(trainer.optimizers[0].param_groups[0]["lr"])
             if trainer.optimizers
             else float("nan")
         )
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Start the epoch clock and note the learning rate the epoch trains with."""
+        self._start_epoch(trainer)
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        """Same, for an epoch resumed from a checkpoint (Lightning skips its epoch start)."""
+        if self._epoch != trainer.current_epoch:
+            self._start_epoch(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Append the epoch's metrics; validation has run and epoch means are reduced."""
