@@ -693,11 +693,11 @@ def _candidates(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
     pred, gt, root = _load_case(LOCAL_FIXTURES, "case1")
     rng = np.random.default_rng(seed)
     cands = pred.drop(columns=["is_vessel", "is_fishing"]).assign(
-        vessel_probability=np.round(rng.random(len(pred)), 2),
-        fishing_probability=np.round(rng.random(len(pred)), 2),
-        objectness=rng.random(len(pred)),
+        vessel_p=np.round(rng.random(len(pred)), 2),
+        fishing_p=np.round(rng.random(len(pred)), 2),
+        objectness_p=rng.random(len(pred)),
     )
-    cands.loc[cands.index[:3], "vessel_probability"] = np.nan
+    cands.loc[cands.index[:3], "vessel_p"] = np.nan
     return cands, gt, root
 
 
@@ -730,18 +730,18 @@ def test_prepared_objectness_threshold_equals_filtered_table() -> None:
     cands, gt, root = _candidates(1)
     for t in (0.2, 0.6):
         prepared = prepare(cands, gt, shore_root=root, objectness_threshold=t)
-        kept = cands[cands["objectness"] >= t]
+        kept = cands[cands["objectness_p"] >= t]
         direct = score(apply_thresholds(kept, 0.4, 0.6), gt, shore_root=root)
         assert prepared.score(0.4, 0.6).as_dict() == direct.as_dict()
         # Pair rows index the input table.
-        assert set(prepared.pair_pred_row) <= set(np.flatnonzero(cands["objectness"] >= t))
+        assert set(prepared.pair_pred_row) <= set(np.flatnonzero(cands["objectness_p"] >= t))
 
 
 def test_prepared_with_labels_equals_score() -> None:
     pred, gt, root = _load_case(LOCAL_FIXTURES, "case2")
     prepared = prepare(pred, gt, shore_root=root)
     assert prepared.score() == score(pred, gt, shore_root=root)
-    with pytest.raises(ValueError, match="vessel_probability"):
+    with pytest.raises(ValueError, match="vessel_p"):
         prepared.score(0.5, 0.5)
     with pytest.raises(ValueError, match="both"):
         prepared.score(0.5, None)

@@ -42,9 +42,9 @@ scene and row (the official code fails inside ``linear_sum_assignment``).
 Threshold tuning: :func:`prepare` does all the matching for a fixed set of predictions (the
 objectness threshold decides which predictions exist, so it is applied before matching);
 :meth:`PreparedMatch.score` and :func:`score_thresholds` then only compare labels on the
-matched pairs, from the probability columns ``vessel_probability`` and
-``fishing_probability`` (``is_vessel = vessel_probability >= t_v``,
-``is_fishing = fishing_probability >= t_f``, as the winner's tuning did; NaN probability
+matched pairs, from the probability columns ``vessel_p`` and
+``fishing_p`` (``is_vessel = vessel_p >= t_v``,
+``is_fishing = fishing_p >= t_f``, as the winner's tuning did; NaN probability
 -> False).
 """
 
@@ -97,11 +97,11 @@ COMPONENTS: tuple[str, ...] = (
 #: Lengths are capped at this value before the relative error is taken, metres.
 MAX_OBJECT_LENGTH_M = 500.0
 #: Prediction column with P(vessel), used by the threshold path.
-VESSEL_PROBABILITY_COLUMN = "vessel_probability"
+VESSEL_PROBABILITY_COLUMN = "vessel_p"
 #: Prediction column with P(fishing), used by the threshold path.
-FISHING_PROBABILITY_COLUMN = "fishing_probability"
+FISHING_PROBABILITY_COLUMN = "fishing_p"
 #: Default prediction column of the detection score for ``objectness_threshold``.
-OBJECTNESS_COLUMN = "objectness"
+OBJECTNESS_COLUMN = "objectness_p"
 
 _ROW = "detect_scene_row"
 _COL = "detect_scene_column"
@@ -473,10 +473,10 @@ class PreparedMatch:
         """Score the prepared match.
 
         Args:
-            vessel_threshold: Label ``is_vessel = vessel_probability >= threshold``; with
+            vessel_threshold: Label ``is_vessel = vessel_p >= threshold``; with
                 ``fishing_threshold`` None too, the ``is_vessel``/``is_fishing`` label
                 columns are used instead.
-            fishing_threshold: Label ``is_fishing = fishing_probability >= threshold``.
+            fishing_threshold: Label ``is_fishing = fishing_p >= threshold``.
             fishing_requires_vessel: Also require ``is_vessel`` for ``is_fishing`` (off by
                 default; the winner thresholded the two independently).
 
@@ -536,8 +536,8 @@ class PreparedMatch:
         """All six components over a grid of vessel x fishing thresholds.
 
         Args:
-            vessel_thresholds: 1-D thresholds on ``vessel_probability``.
-            fishing_thresholds: 1-D thresholds on ``fishing_probability``.
+            vessel_thresholds: 1-D thresholds on ``vessel_p``.
+            fishing_thresholds: 1-D thresholds on ``fishing_p``.
             fishing_requires_vessel: See :meth:`score`.
 
         Returns:
@@ -607,8 +607,8 @@ def score_thresholds(
 
     Args:
         prepared: Output of :func:`prepare` on predictions with probability columns.
-        vessel_thresholds: 1-D thresholds on ``vessel_probability``.
-        fishing_thresholds: 1-D thresholds on ``fishing_probability``.
+        vessel_thresholds: 1-D thresholds on ``vessel_p``.
+        fishing_thresholds: 1-D thresholds on ``fishing_p``.
         component: One of :data:`COMPONENTS`.
         fishing_requires_vessel: See :meth:`PreparedMatch.score`.
 
@@ -633,7 +633,7 @@ def apply_thresholds(
     """Label predictions from their probabilities (a copy with ``is_vessel``/``is_fishing``).
 
     Args:
-        pred: Predictions with ``vessel_probability`` and ``fishing_probability``.
+        pred: Predictions with ``vessel_p`` and ``fishing_p``.
         vessel_threshold: ``is_vessel = vessel_probability >= vessel_threshold``.
         fishing_threshold: ``is_fishing = fishing_probability >= fishing_threshold``.
         fishing_requires_vessel: Also require ``is_vessel`` for ``is_fishing``.
@@ -924,7 +924,7 @@ def prepare(
     Args:
         pred_candidates: Predictions: ``detect_scene_row``, ``detect_scene_column`` (pixels),
             ``scene_id``, ``vessel_length_m`` (metres), and ``is_vessel``/``is_fishing``
-            labels and/or ``vessel_probability``/``fishing_probability`` in [0, 1].
+            labels and/or ``vessel_p``/``fishing_p`` in [0, 1].
         gt: Labels in the official layout (``detect_scene_row``, ``detect_scene_column``,
             ``scene_id``, ``is_vessel``, ``is_fishing``, ``vessel_length_m``, ``confidence``
             and, with shorelines, ``distance_from_shore_km``).
