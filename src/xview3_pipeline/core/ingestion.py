@@ -8,7 +8,7 @@ Thin orchestration over :mod:`xview3_pipeline.core.io.scenes` and
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from xview3_pipeline.core.constants import LABEL_FILES, SPLITS
 from xview3_pipeline.core.errors import DatasetLayoutError
 from xview3_pipeline.core.io import layout
 from xview3_pipeline.core.io.labels import LabelValidationResult, read_label_file, validate_labels
-from xview3_pipeline.core.io.scenes import SceneInfo, discover_scenes, read_scene_info
+from xview3_pipeline.core.io.scenes import SceneInfo, SceneRef, discover_scenes, read_scene_info
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +116,19 @@ def build_scene_index(
             f"No scene folder found under raw root {root} (splits {list(splits)}); expected "
             "<raw root>/<split>/<scene_id>/VV_dB.tif and VH_dB.tif."
         )
+    return index_scenes(refs, max_side=max_side)
+
+
+def index_scenes(refs: Sequence[SceneRef], *, max_side: int = 2048) -> gpd.GeoDataFrame:
+    """Index given scene folders (see :func:`build_scene_index` for the columns).
+
+    Args:
+        refs: Scene folders.
+        max_side: Longest side (pixels) of the decimated read of each scene.
+
+    Returns:
+        One row per scene, in the order of ``refs``.
+    """
     records: list[dict[str, Any]] = []
     geometries = []
     for i, ref in enumerate(refs, start=1):

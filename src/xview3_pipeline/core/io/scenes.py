@@ -482,3 +482,43 @@ def read_scene_info(ref: SceneRef, *, max_side: int = 2048) -> SceneInfo:
         decimation=decimation,
         decimated_shape=out_shape,
     )
+
+
+def discover_prediction_scenes(root: str | Path) -> list[SceneRef]:
+    """Scene folders of a folder of new scenes: the xView3 split layout or a flat folder.
+
+    With ``train/``, ``validation/`` or ``public/`` sub-folders the split layout is read
+    (:func:`discover_scenes`); otherwise every sub-folder that holds ``VV_dB.tif`` and
+    ``VH_dB.tif`` is a scene (reported as split ``public``; other sub-folders are skipped
+    with a log line).
+
+    Args:
+        root: The folder.
+
+    Returns:
+        Scene references, sorted.
+
+    Raises:
+        FileNotFoundError: If ``root`` does not exist.
+        DatasetLayoutError: If it holds no scene.
+        InvalidSceneIdError: If a scene folder name is not a plain identifier.
+    """
+    base = Path(root).expanduser().absolute()
+    if not base.is_dir():
+        raise _RawRootNotFoundError(f"Prediction folder {base} does not exist or is not a folder.")
+    if any((base / split).is_dir() for split in SPLITS):
+        refs = discover_scenes(base)
+    else:
+        refs = []
+        for entry in sorted(p for p in base.iterdir() if p.is_dir()):
+            if not ((entry / VV_FILE).is_file() and (entry / VH_FILE).is_file()):
+                logger.info("Skipping %s: no %s and %s in it.", entry, VV_FILE, VH_FILE)
+                continue
+            scene_id = layout.validate_scene_id(entry.name, where=f"scene folder {entry}")
+            refs.append(SceneRef(scene_id=scene_id, split="public", scene_dir=entry))
+    if not refs:
+        raise DatasetLayoutError(
+            f"No scene under {base}: expected <dir>/<split>/<scene_id>/ or <dir>/<scene_id>/ "
+            f"folders with {VV_FILE} and {VH_FILE}."
+        )
+    return refs

@@ -21,21 +21,12 @@ from torch import nn
 
 from xview3_pipeline.core.encoding import CircleNetCoder
 from xview3_pipeline.core.metric.shoreline import Shoreline
+from xview3_pipeline.core.metric.xview3 import COMPONENTS as METRIC_NAMES
 from xview3_pipeline.core.metric.xview3 import score
 from xview3_pipeline.core.training.config import OptimConfig, ValidationConfig
 from xview3_pipeline.core.types import CircleNetOutputs, EncodedTargets
 
 logger = logging.getLogger(__name__)
-
-#: Components of the xView3 metric logged under ``val/``.
-METRIC_NAMES = (
-    "loc_fscore",
-    "loc_fscore_shore",
-    "vessel_fscore",
-    "fishing_fscore",
-    "length_acc",
-    "aggregate",
-)
 
 
 def batch_targets(batch: Mapping[str, torch.Tensor]) -> EncodedTargets:
