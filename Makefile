@@ -23,6 +23,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/kedro run --pipelines synthetic_data
 	$(BIN)/kedro run
+	$(BIN)/python -m xview3_pipeline.report
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest

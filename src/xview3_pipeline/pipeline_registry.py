@@ -8,7 +8,17 @@ from xview3_pipeline.pipelines.training.pipeline import create_ensemble_pipeline
 #: Stages that ``kedro run`` runs by default, in order. ``synthetic_data`` is not among
 #: them: it writes a dataset into the raw root, which a user with the real xView3 data
 #: never wants to happen implicitly.
-DEFAULT_STAGES = ("ingestion", "locations", "folds", "encoding", "training")
+DEFAULT_STAGES = (
+    "ingestion",
+    "locations",
+    "folds",
+    "encoding",
+    "training",
+    "inference",
+    "tuning",
+    "submission",
+    "cfar_baseline",
+)
 
 
 def register_pipelines() -> dict[str, Pipeline]:

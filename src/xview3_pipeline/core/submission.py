@@ -14,8 +14,49 @@ from matplotlib.figure import Figure
 from xview3_pipeline.core.constants import SUBMISSION_COLUMNS
 from xview3_pipeline.core.metric.shoreline import Shoreline
 from xview3_pipeline.core.metric.xview3 import COMPONENTS, prepare, score
+from xview3_pipeline.core.tuning.thresholds import apply_thresholds
 
 logger = logging.getLogger(__name__)
+
+#: The winning submission's thresholds (objectness 0.300, vessel 0.338, fishing 0.350).
+DEFAULT_THRESHOLDS: dict[str, float] = {"objectness": 0.3, "vessel": 0.338, "fishing": 0.35}
+#: Candidate columns kept next to the submission columns in thresholded detections.
+DETECTION_KEEP_COLUMNS = (
+    "objectness_p",
+    "vessel_p",
+    "fishing_p",
+    "x",
+    "y",
+    "detect_lat",
+    "detect_lon",
+    "distance_from_shore_km",
+)
+
+
+def threshold_detections(candidates: pd.DataFrame, thresholds: Mapping[str, float]) -> pd.DataFrame:
+    """Candidates above the objectness threshold with ``is_vessel`` / ``is_fishing`` set.
+
+    Args:
+        candidates: Candidate table (coder columns plus lat/lon and shore distance).
+        thresholds: ``objectness``, ``vessel`` and ``fishing`` thresholds.
+
+    Returns:
+        The submission columns followed by the scores, positions and shore distance.
+    """
+    return apply_thresholds(candidates, thresholds, keep_columns=DETECTION_KEEP_COLUMNS)
+
+
+def score_candidates(
+    candidates: pd.DataFrame,
+    truth: pd.DataFrame,
+    shorelines: Mapping[str, Shoreline],
+    thresholds: Mapping[str, float],
+) -> dict[str, float]:
+    """The six official components of thresholded candidates (zeros without candidates)."""
+    if candidates.empty or truth.empty:
+        return dict.fromkeys(COMPONENTS, 0.0)
+    result = score(threshold_detections(candidates, thresholds), truth, shorelines=shorelines)
+    return {k: float(v) for k, v in result.as_dict().items()}
 
 
 def official_submission(detections: pd.DataFrame) -> pd.DataFrame:
@@ -59,13 +100,13 @@ def _pr_curve(
     shorelines: Mapping[str, Shoreline],
     thresholds: np.ndarray,
 ) -> pd.DataFrame:
+    """Detection precision and recall per objectness threshold (labels play no part)."""
     rows = []
     for t in thresholds:
-        loc = (
-            prepare(candidates, truth, shorelines=shorelines, objectness_threshold=float(t))
-            .score()
-            .details["loc"]
-        )
+        if not (candidates["objectness_p"] >= t).any():
+            break
+        prepared = prepare(candidates, truth, shorelines=shorelines, objectness_threshold=float(t))
+        loc = prepared.score(0.5, 0.5).details["loc"]
         rows.append(
             {
                 "objectness_threshold": float(t),

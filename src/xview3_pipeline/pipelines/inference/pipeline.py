@@ -1,0 +1,60 @@
+"""Pipeline ``inference``."""
+
+from kedro.pipeline import Node, Pipeline
+
+from xview3_pipeline.pipelines.training.pipeline import FOLD_NAMESPACES
+
+from .nodes import (
+    cross_validation_report,
+    export_ensemble,
+    predict_holdout,
+    predict_out_of_fold,
+    predict_test,
+)
+
+FOLD_MODELS = [f"{namespace}.model" for namespace in FOLD_NAMESPACES]
+_SHARED = {
+    "scene_index": "scene_index",
+    "fold_assignments": "fold_assignments",
+    "raw_root": "params:raw_root",
+    "parameters": "params:inference",
+    "cache_dir": "params:inference_cache_dir",
+}
+
+
+def create_pipeline(**kwargs: object) -> Pipeline:
+    """Export the ensemble; candidates on holdout, test and out-of-fold scenes; CV report."""
+    return Pipeline(
+        [
+            Node(
+                func=export_ensemble,
+                inputs=["params:inference", *FOLD_MODELS],
+                outputs="ensemble_model",
+                name="export_ensemble_node",
+            ),
+            Node(
+                func=predict_holdout,
+                inputs={"ensemble": "ensemble_model", **_SHARED},
+                outputs="holdout_candidates",
+                name="predict_holdout_node",
+            ),
+            Node(
+                func=predict_test,
+                inputs={"ensemble": "ensemble_model", **_SHARED},
+                outputs="test_candidates",
+                name="predict_test_node",
+            ),
+            Node(
+                func=predict_out_of_fold,
+                inputs=[*_SHARED.values(), *FOLD_MODELS],
+                outputs="oof_candidates",
+                name="predict_out_of_fold_node",
+            ),
+            Node(
+                func=cross_validation_report,
+                inputs=["oof_candidates", "labels", "fold_assignments", "params:raw_root"],
+                outputs="cv_scores",
+                name="cross_validation_report_node",
+            ),
+        ]
+    )

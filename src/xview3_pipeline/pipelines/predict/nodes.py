@@ -1,0 +1,69 @@
+"""Nodes of the ``predict`` pipeline."""
+
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from torch import nn
+
+from xview3_pipeline.core.cfar import CfarConfig
+from xview3_pipeline.core.constants import SHORELINE_DIR
+from xview3_pipeline.core.detection import cfar_detector, model_detector
+from xview3_pipeline.core.inference.predict import InferenceConfig
+from xview3_pipeline.core.ingestion import index_scenes
+from xview3_pipeline.core.io.scenes import discover_prediction_scenes
+from xview3_pipeline.core.submission import (
+    detections_layer,
+    official_submission,
+    threshold_detections,
+)
+
+
+def predict_folder(
+    *,
+    ensemble: nn.Module,
+    thresholds: dict[str, Any],
+    cfar_thresholds: dict[str, Any],
+    predict_root: str,
+    method: str,
+    inference: dict[str, Any],
+    cfar: dict[str, Any],
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Detect vessels in every scene under ``predict_root``; no labels needed.
+
+    Args:
+        ensemble: The exported ensemble (``ensemble_model``).
+        thresholds: Tuned thresholds of the ensemble (``best_thresholds``).
+        cfar_thresholds: Tuned thresholds of CFAR (``cfar_best_thresholds``).
+        predict_root: Folder of scenes: the xView3 split layout or a flat folder of scene
+            folders; shoreline files under ``<predict_root>/shoreline/`` are used when
+            present, otherwise the shore distance comes from ``owiMask.tif`` or is empty.
+        method: ``model`` (the ensemble) or ``cfar``.
+        inference: The ``inference`` block.
+        cfar: The ``cfar`` block.
+
+    Returns:
+        The official submission CSV and a GeoPackage layer of the detections.
+
+    Raises:
+        ValueError: On an unknown method.
+    """
+    scenes = index_scenes(discover_prediction_scenes(predict_root), max_side=512)
+    shore_root = f"{predict_root}/{SHORELINE_DIR}"
+    if method == "model":
+        detect, chosen = (
+            model_detector(ensemble, InferenceConfig.from_dict(inference), shore_root),
+            thresholds,
+        )
+    elif method == "cfar":
+        detect, chosen = cfar_detector(CfarConfig.from_dict(cfar), shore_root), cfar_thresholds
+    else:
+        raise ValueError(f"Unknown predict_method {method!r}; expected 'model' or 'cfar'.")
+    frames = [detect(row) for row in scenes.itertuples(index=False)]
+    candidates = (
+        pd.concat([f for f in frames if len(f)], ignore_index=True)
+        if any(len(f) for f in frames)
+        else pd.DataFrame()
+    )
+    detections = threshold_detections(candidates, chosen)
+    return official_submission(detections), detections_layer(detections)
