@@ -748,3 +748,32 @@ def test_prepared_with_labels_equals_score() -> None:
     cands, gt1, root1 = _candidates()
     with pytest.raises(ValueError, match="no is_vessel"):
         prepare(cands, gt1, shore_root=root1).score()
+
+
+def test_prepared_scoring_with_no_prediction_left_is_zero() -> None:
+    gt = pd.DataFrame(
+        {
+            "scene_id": ["s1"] * 2,
+            "detect_scene_row": [10, 50],
+            "detect_scene_column": [10, 50],
+            "is_vessel": [True, False],
+            "is_fishing": [False, np.nan],
+            "vessel_length_m": [30.0, np.nan],
+            "distance_from_shore_km": [5.0, 5.0],
+            "confidence": ["HIGH", "MEDIUM"],
+        }
+    )
+    cands = pd.DataFrame(
+        {
+            "scene_id": ["s1"],
+            "detect_scene_row": [10],
+            "detect_scene_column": [11],
+            "objectness_p": [0.2],
+            "vessel_p": [0.9],
+            "fishing_p": [0.1],
+            "vessel_length_m": [28.0],
+        }
+    )
+    result = prepare(cands, gt, objectness_threshold=0.5).score(0.5, 0.5)
+    assert result.as_dict()["aggregate"] == 0.0
+    assert result.details["loc"]["tp"] == 0

@@ -429,9 +429,9 @@ class PreparedMatch:
         fishing_threshold: float | None,
         fishing_requires_vessel: bool,
     ) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.gt_is_vessel) == 0:
+            return self.gt_is_vessel, self.gt_is_fishing  # no pairs: nothing to compare
         if vessel_threshold is None and fishing_threshold is None:
-            if len(self.gt_is_vessel) == 0:
-                return self.gt_is_vessel, self.gt_is_fishing  # no pairs: nothing to compare
             if self.pred_is_vessel is None or self.pred_is_fishing is None:
                 raise ValueError(
                     "The predictions have no is_vessel/is_fishing labels; pass "
