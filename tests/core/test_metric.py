@@ -777,3 +777,31 @@ def test_prepared_scoring_with_no_prediction_left_is_zero() -> None:
     result = prepare(cands, gt, objectness_threshold=0.5).score(0.5, 0.5)
     assert result.as_dict()["aggregate"] == 0.0
     assert result.details["loc"]["tp"] == 0
+
+
+def test_score_grid_with_no_prediction_left_is_zero() -> None:
+    gt = pd.DataFrame(
+        {
+            "scene_id": ["s1"],
+            "detect_scene_row": [10],
+            "detect_scene_column": [10],
+            "is_vessel": [True],
+            "is_fishing": [False],
+            "vessel_length_m": [30.0],
+            "distance_from_shore_km": [5.0],
+            "confidence": ["HIGH"],
+        }
+    )
+    cands = pd.DataFrame(
+        {
+            "scene_id": ["s1"],
+            "detect_scene_row": [10],
+            "detect_scene_column": [11],
+            "objectness_p": [0.2],
+            "vessel_p": [0.9],
+            "fishing_p": [0.1],
+            "vessel_length_m": [28.0],
+        }
+    )
+    grid = score_thresholds(prepare(cands, gt, objectness_threshold=0.5), [0.2, 0.8], [0.5])
+    assert grid.shape == (2, 1) and (grid == 0.0).all()

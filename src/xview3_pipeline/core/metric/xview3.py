@@ -548,7 +548,10 @@ class PreparedMatch:
         ft = np.atleast_1d(np.asarray(fishing_thresholds, dtype=np.float64))
         if vt.ndim != 1 or ft.ndim != 1:
             raise ValueError("vessel_thresholds and fishing_thresholds must be 1-D.")
-        if self.vessel_probability is None or self.fishing_probability is None:
+        vessel_probability, fishing_probability = self.vessel_probability, self.fishing_probability
+        if len(self.gt_is_vessel) == 0:  # no matched pair: nothing to label
+            vessel_probability = fishing_probability = np.zeros(0)
+        if vessel_probability is None or fishing_probability is None:
             raise ValueError(
                 f"Threshold grids need the prediction columns {VESSEL_PROBABILITY_COLUMN!r} "
                 f"and {FISHING_PROBABILITY_COLUMN!r}."
@@ -557,7 +560,7 @@ class PreparedMatch:
         with np.errstate(invalid="ignore"):
             # Vessel: depends on the vessel threshold only.
             gv = self.gt_is_vessel[self._vessel_valid]
-            pv = self.vessel_probability[self._vessel_valid]
+            pv = vessel_probability[self._vessel_valid]
             pos = gv == 1.0
             label = pv[None, :] >= vt[:, None]
             v_tp = np.count_nonzero(label[:, pos], axis=1)
@@ -566,13 +569,13 @@ class PreparedMatch:
             vessel_f = _prf(v_tp, v_fp, v_fn)[2][:, None]
             # Fishing: on pairs whose GT is a vessel with a known fishing label.
             gf = self.gt_is_fishing[self._fishing_valid]
-            pf = self.fishing_probability[self._fishing_valid]
+            pf = fishing_probability[self._fishing_valid]
             pos = gf == 1.0
             f_label = (pf[None, :] >= ft[:, None]).astype(np.float64)
             if fishing_requires_vessel:
-                gate = (
-                    self.vessel_probability[self._fishing_valid][None, :] >= vt[:, None]
-                ).astype(np.float64)
+                gate = (vessel_probability[self._fishing_valid][None, :] >= vt[:, None]).astype(
+                    np.float64
+                )
                 f_tp = gate[:, pos] @ f_label[:, pos].T
                 f_fp = gate[:, ~pos] @ f_label[:, ~pos].T
             else:
