@@ -30,6 +30,21 @@ TINY_SYNTHETIC: dict[str, Any] = {
 }
 
 
+#: Runtime parameters for a one-epoch fold training on 64-pixel crops.
+TINY_TRAINING: dict[str, Any] = {
+    "training": {
+        "data": {
+            "crop_size": 64,
+            "batch_size": 2,
+            "epoch_samples": 4,
+            "num_workers": 0,
+            "val_tile_size": 128,
+        },
+        "trainer": {"max_epochs": 1, "progress_bar": False},
+    }
+}
+
+
 def make_project(root: Path) -> Path:
     """Copy the project's configuration into ``root`` (without conf/local contents).
 

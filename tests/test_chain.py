@@ -11,25 +11,23 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from tests.conftest import TINY_SYNTHETIC, make_project, run_kedro
+from tests.conftest import TINY_SYNTHETIC, TINY_TRAINING, make_project, run_kedro
 from xview3_pipeline.core.constants import SUBMISSION_COLUMNS
 from xview3_pipeline.core.metric.xview3 import COMPONENTS
 
-TINY = TINY_SYNTHETIC | {
-    "training": {
-        "data": {
-            "crop_size": 64,
-            "batch_size": 2,
-            "epoch_samples": 4,
-            "num_workers": 0,
-            "val_tile_size": 128,
+TINY = (
+    TINY_SYNTHETIC
+    | TINY_TRAINING
+    | {
+        "inference": {"tile_size": 64, "step": 48, "batch_size": 2, "progress": False},
+        "tuning": {"n_trials": 8, "grid_vessel_fishing_points": 5, "grid_objectness_step": 0.05},
+        "cfar_tuning": {
+            "n_trials": 6,
+            "grid_vessel_fishing_points": 4,
+            "grid_objectness_step": 0.1,
         },
-        "trainer": {"max_epochs": 1, "progress_bar": False},
-    },
-    "inference": {"tile_size": 64, "step": 48, "batch_size": 2, "progress": False},
-    "tuning": {"n_trials": 8, "grid_vessel_fishing_points": 5, "grid_objectness_step": 0.05},
-    "cfar_tuning": {"n_trials": 6, "grid_vessel_fishing_points": 4, "grid_objectness_step": 0.1},
-}
+    }
+)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from tests.conftest import TINY_SYNTHETIC, make_project, run_kedro
+from tests.conftest import TINY_SYNTHETIC, TINY_TRAINING, make_project, run_kedro
 from xview3_pipeline.core.errors import LabelValidationError
 
 
@@ -189,20 +189,6 @@ def test_encoding_pipeline(demo_project: Path, monkeypatch: pytest.MonkeyPatch) 
     assert {"cell_x", "cell_y", "offset_x", "vessel", "length_log"} <= set(one.columns)
     assert (one["stride"] == 2).all()
     assert len(list((demo_project / "data/08_reporting/encoding_previews").glob("*.png"))) == 2
-
-
-TINY_TRAINING = {
-    "training": {
-        "data": {
-            "crop_size": 64,
-            "batch_size": 2,
-            "epoch_samples": 4,
-            "num_workers": 0,
-            "val_tile_size": 128,
-        },
-        "trainer": {"max_epochs": 1, "progress_bar": False},
-    }
-}
 
 
 def test_training_one_namespace(demo_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -104,6 +104,7 @@ from scipy.stats import norm
 from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.constants import NODATA, PIX_TO_M
 from xview3_pipeline.core.data.scene_reader import SceneReader
+from xview3_pipeline.core.encoding.coder import DETECTION_COLUMNS
 from xview3_pipeline.core.metric.shoreline import Shoreline
 
 __all__ = [
@@ -122,19 +123,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Output columns: the learned model's candidate columns, then ``snr_db`` and ``n_pixels``.
-CFAR_COLUMNS: tuple[str, ...] = (
-    "scene_id",
-    "detect_scene_row",
-    "detect_scene_column",
-    "x",
-    "y",
-    "objectness_p",
-    "vessel_p",
-    "fishing_p",
-    "vessel_length_m",
-    "snr_db",
-    "n_pixels",
-)
+CFAR_COLUMNS: tuple[str, ...] = (*DETECTION_COLUMNS, "snr_db", "n_pixels")
 
 _CHANNELS: Mapping[str, tuple[int, ...]] = {"vh": (0,), "vh+vv": (0, 1)}
 _MODES = ("gamma", "gaussian")

@@ -53,7 +53,7 @@ def _jobs(
     return candidate_jobs(detect, scenes, cache_dir=cache_dir, fingerprint=fingerprint)
 
 
-def predict_holdout(
+def predict_scene_set(
     *,
     ensemble: nn.Module,
     scene_index: pd.DataFrame,
@@ -61,23 +61,13 @@ def predict_holdout(
     raw_root: str,
     parameters: dict[str, Any],
     cache_dir: str,
+    which: str,
 ) -> Jobs:
-    """Candidates of the private-holdout scenes from the exported ensemble (lazy, per scene)."""
-    scenes = select_scenes(scene_index, fold_assignments, "holdout")
-    return _jobs(ensemble, scenes, raw_root, parameters, cache_dir)
+    """Candidates of a set of scenes from the exported ensemble, as lazy per-scene jobs.
 
-
-def predict_test(
-    *,
-    ensemble: nn.Module,
-    scene_index: pd.DataFrame,
-    fold_assignments: pd.DataFrame,
-    raw_root: str,
-    parameters: dict[str, Any],
-    cache_dir: str,
-) -> Jobs:
-    """Candidates of the test (``public``) scenes from the exported ensemble."""
-    scenes = select_scenes(scene_index, fold_assignments, "test")
+    ``which`` is ``holdout`` (the private holdout) or ``test`` (the ``public`` scenes).
+    """
+    scenes = select_scenes(scene_index, fold_assignments, which)
     return _jobs(ensemble, scenes, raw_root, parameters, cache_dir)
 
 

@@ -1,5 +1,7 @@
 """Pipeline ``inference``."""
 
+from functools import partial
+
 from kedro.pipeline import Node, Pipeline
 
 from xview3_pipeline.pipelines.training.pipeline import FOLD_NAMESPACES
@@ -7,9 +9,8 @@ from xview3_pipeline.pipelines.training.pipeline import FOLD_NAMESPACES
 from .nodes import (
     cross_validation_report,
     export_ensemble,
-    predict_holdout,
     predict_out_of_fold,
-    predict_test,
+    predict_scene_set,
 )
 
 FOLD_MODELS = [f"{namespace}.model" for namespace in FOLD_NAMESPACES]
@@ -33,13 +34,13 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 name="export_ensemble_node",
             ),
             Node(
-                func=predict_holdout,
+                func=partial(predict_scene_set, which="holdout"),
                 inputs={"ensemble": "ensemble_model", **_SHARED},
                 outputs="holdout_candidates",
                 name="predict_holdout_node",
             ),
             Node(
-                func=predict_test,
+                func=partial(predict_scene_set, which="test"),
                 inputs={"ensemble": "ensemble_model", **_SHARED},
                 outputs="test_candidates",
                 name="predict_test_node",
