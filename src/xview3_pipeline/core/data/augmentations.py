@@ -315,7 +315,30 @@ def _odd_kernels(blur_limit: int | tuple[int, int]) -> tuple[int, ...]:
     return kernels
 
 
-class FloatMedianBlur(A.ImageOnlyTransform):
+class _FloatKernelBlur(A.ImageOnlyTransform):
+    """Shared part of the float32 blurs: an odd kernel size drawn from ``blur_limit``."""
+
+    class InitSchema(BaseTransformInitSchema):
+        """Validated constructor arguments."""
+
+        blur_limit: int | tuple[int, int]
+
+    def __init__(self, blur_limit: int | tuple[int, int] = (3, 5), p: float = 0.05) -> None:
+        super().__init__(p=p)
+        kernels = _odd_kernels(blur_limit)
+        self.blur_limit = (min(kernels), max(kernels))
+        self._kernels = kernels
+
+    def get_params(self) -> dict[str, Any]:
+        """Draw the kernel size."""
+        return {"ksize": int(self.random_generator.choice(self._kernels))}
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        """Constructor arguments, for serialisation."""
+        return ("blur_limit",)
+
+
+class FloatMedianBlur(_FloatKernelBlur):
     """Median blur of float32 images without the uint8 round trip.
 
     albumentations 2's ``A.MedianBlur`` converts float32 images to uint8 (``x · 255``,
@@ -328,24 +351,12 @@ class FloatMedianBlur(A.ImageOnlyTransform):
         p: Probability of applying.
     """
 
-    class InitSchema(BaseTransformInitSchema):
-        """Validated constructor arguments."""
-
-        blur_limit: int | tuple[int, int]
-
     def __init__(self, blur_limit: int | tuple[int, int] = (3, 5), p: float = 0.05) -> None:
-        super().__init__(p=p)
-        kernels = _odd_kernels(blur_limit)
-        if max(kernels) > 5:
+        super().__init__(blur_limit=blur_limit, p=p)
+        if max(self._kernels) > 5:
             raise ValueError(
-                f"OpenCV median blur of float32 supports kernels 3 and 5, got {kernels}."
+                f"OpenCV median blur of float32 supports kernels 3 and 5, got {self._kernels}."
             )
-        self.blur_limit = (min(kernels), max(kernels))
-        self._kernels = kernels
-
-    def get_params(self) -> dict[str, Any]:
-        """Draw the kernel size."""
-        return {"ksize": int(self.random_generator.choice(self._kernels))}
 
     def apply(self, img: np.ndarray, ksize: int, **params: Any) -> np.ndarray:
         """Median-filtered ``(H, W[, C])`` float32 image (edges replicated by OpenCV)."""
@@ -358,12 +369,8 @@ class FloatMedianBlur(A.ImageOnlyTransform):
             return np.stack(channels, axis=-1)
         return cv2.medianBlur(img, ksize).reshape(img.shape)
 
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        """Constructor arguments, for serialisation."""
-        return ("blur_limit",)
 
-
-class FloatGaussianBlur(A.ImageOnlyTransform):
+class FloatGaussianBlur(_FloatKernelBlur):
     """Gaussian blur of float32 images without clipping to [0, 1].
 
     albumentations 2's ``A.GaussianBlur`` clips float32 output to [0, 1], which destroys
@@ -377,29 +384,10 @@ class FloatGaussianBlur(A.ImageOnlyTransform):
         p: Probability of applying.
     """
 
-    class InitSchema(BaseTransformInitSchema):
-        """Validated constructor arguments."""
-
-        blur_limit: int | tuple[int, int]
-
-    def __init__(self, blur_limit: int | tuple[int, int] = (3, 5), p: float = 0.05) -> None:
-        super().__init__(p=p)
-        kernels = _odd_kernels(blur_limit)
-        self.blur_limit = (min(kernels), max(kernels))
-        self._kernels = kernels
-
-    def get_params(self) -> dict[str, Any]:
-        """Draw the kernel size."""
-        return {"ksize": int(self.random_generator.choice(self._kernels))}
-
     def apply(self, img: np.ndarray, ksize: int, **params: Any) -> np.ndarray:
         """Blurred ``(H, W[, C])`` float32 image (reflect-101 borders), unclipped."""
         img = np.ascontiguousarray(img, dtype=np.float32)
         return cv2.GaussianBlur(img, (ksize, ksize), 0).reshape(img.shape)
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        """Constructor arguments, for serialisation."""
-        return ("blur_limit",)
 
 
 @dataclass(frozen=True)
