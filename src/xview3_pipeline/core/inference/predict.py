@@ -770,6 +770,26 @@ def _finish_frame(
     )
 
 
+def _run_scene(
+    model_fn: ModelFn,
+    scene: Any,
+    config: InferenceConfig,
+    sink_type: type,
+    finish: Callable[[Any, InferenceScene], Any],
+) -> tuple[InferenceScene, dict[str, Any], Any]:
+    """Run every tile of a scene into a sink and finish it while the rasters are open.
+
+    Returns:
+        The scene, the tile statistics and what ``finish(sink, scene)`` returns.
+    """
+    ref = InferenceScene.coerce(scene)
+    with _gdal_env(config), SceneReader(ref.vh_path, ref.vv_path) as reader:
+        grid = _grid_for(ref, reader, config)
+        sink = sink_type(grid, config, reader)
+        stats = _run_tiles(model_fn, reader, grid, config, sink=sink, desc=ref.scene_id)
+        return ref, stats, finish(sink, ref)
+
+
 def predict_scene(
     model_fn: ModelFn,
     scene: Any,
@@ -799,12 +819,9 @@ def predict_scene(
         tile counts and timing.
     """
     config = config or InferenceConfig()
-    ref = InferenceScene.coerce(scene)
-    with _gdal_env(config), SceneReader(ref.vh_path, ref.vv_path) as reader:
-        grid = _grid_for(ref, reader, config)
-        sink = _StreamingSink(grid, config, reader)
-        stats = _run_tiles(model_fn, reader, grid, config, sink=sink, desc=ref.scene_id)
-        frame = sink.finish(ref.scene_id)
+    ref, stats, frame = _run_scene(
+        model_fn, scene, config, _StreamingSink, lambda sink, r: sink.finish(r.scene_id)
+    )
     out = _finish_frame(frame, ref, shoreline, owi_mask_path)
     out.attrs["inference"] = stats
     logger.info(
@@ -825,12 +842,7 @@ def accumulate_scene_maps(
         (:data:`MAP_CHANNELS`; 0 where no tile contributed) and the summed weights.
     """
     config = config or InferenceConfig()
-    ref = InferenceScene.coerce(scene)
-    with _gdal_env(config), SceneReader(ref.vh_path, ref.vv_path) as reader:
-        grid = _grid_for(ref, reader, config)
-        sink = _WholeSceneSink(grid, config, reader)
-        _run_tiles(model_fn, reader, grid, config, sink=sink, desc=ref.scene_id)
-        return sink.maps()
+    return _run_scene(model_fn, scene, config, _WholeSceneSink, lambda sink, _: sink.maps())[2]
 
 
 def predict_scene_reference(
@@ -847,12 +859,9 @@ def predict_scene_reference(
     first and decoded in one piece, as the seed did.
     """
     config = config or InferenceConfig()
-    ref = InferenceScene.coerce(scene)
-    with _gdal_env(config), SceneReader(ref.vh_path, ref.vv_path) as reader:
-        grid = _grid_for(ref, reader, config)
-        sink = _WholeSceneSink(grid, config, reader)
-        stats = _run_tiles(model_fn, reader, grid, config, sink=sink, desc=ref.scene_id)
-        frame = sink.finish(ref.scene_id)
+    ref, stats, frame = _run_scene(
+        model_fn, scene, config, _WholeSceneSink, lambda sink, r: sink.finish(r.scene_id)
+    )
     out = _finish_frame(frame, ref, shoreline, owi_mask_path)
     out.attrs["inference"] = stats
     return out
