@@ -15,14 +15,8 @@ from matplotlib.lines import Line2D
 from rasterio.enums import Resampling
 
 from xview3_pipeline.core.constants import LABEL_FILES, NODATA, VH_FILE, VV_FILE
+from xview3_pipeline.core.data.normalization import sigmoid_normalize
 from xview3_pipeline.core.io.layout import label_file, scene_dir
-
-
-def sigmoid_normalise(
-    db: np.ndarray, midpoint: float = -20.0, temperature: float = 0.18
-) -> np.ndarray:
-    """The winning solution's SAR normalisation: ``sigmoid((dB - midpoint) * temperature)``."""
-    return 1.0 / (1.0 + np.exp(-(db - midpoint) * temperature))
 
 
 def read_decimated(path: str | Path, max_side: int) -> tuple[np.ndarray, float]:
@@ -56,8 +50,8 @@ def false_colour(vv_db: np.ndarray, vh_db: np.ndarray) -> np.ndarray:
     Returns:
         ``(H, W, 3)`` float RGB in [0, 1]; nodata is black.
     """
-    red = sigmoid_normalise(vv_db)
-    green = sigmoid_normalise(vh_db, midpoint=-27.0)
+    red = sigmoid_normalize(vv_db)
+    green = sigmoid_normalize(vh_db, midpoint=-27.0)
     blue = np.clip((vv_db - vh_db - 2.0) / 14.0, 0.0, 1.0)
     rgb = np.stack([red, green, blue], axis=-1)
     return np.nan_to_num(rgb, nan=0.0)

@@ -11,10 +11,6 @@ from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.constants import SPLITS
 
 
-def _check_keys(cls: type, values: Mapping[str, Any]) -> None:
-    check_keys(cls, values)
-
-
 @dataclass(frozen=True)
 class LabelNoiseConfig:
     """How a split's labels depart from the truth.
@@ -48,7 +44,7 @@ class LabelNoiseConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> LabelNoiseConfig:
         """Build from a parameters mapping, rejecting unknown keys."""
-        _check_keys(cls, values)
+        check_keys(cls, values)
         cfg = cls(**values)
         for f in dataclasses.fields(cls):
             value = getattr(cfg, f.name)
@@ -143,7 +139,7 @@ class SyntheticConfig:
         Raises:
             ValueError: On unknown keys or values out of range.
         """
-        _check_keys(cls, values)
+        check_keys(cls, values)
         values = dict(values)
         noise = _default_noise()
         for split, overrides in dict(values.pop("label_noise", {}) or {}).items():

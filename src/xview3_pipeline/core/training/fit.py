@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
 import pandas as pd
@@ -190,15 +189,3 @@ def fit(
         "%s: best %s %.4f at epoch %d (%.0f s)", run_name, MONITOR, best_score, best_epoch, seconds
     )
     return FitResult(model, frame, best_score, best_epoch, str(resume) if resume else None, seconds)
-
-
-def describe(config: TrainingConfig) -> dict[str, Any]:
-    """A short summary of a configuration for logs and reports."""
-    return {
-        "model": dict(config.model),
-        "crop_size": config.data.crop_size,
-        "batch_size": config.data.batch_size,
-        "epoch_samples": config.data.epoch_samples,
-        "max_epochs": config.trainer.max_epochs,
-        "precision": resolve_precision(config.trainer.precision),
-    }
