@@ -4,7 +4,7 @@ from functools import partial
 
 from kedro.pipeline import Node, Pipeline
 
-from xview3_pipeline.pipelines.training.pipeline import FOLD_NAMESPACES
+from xview3_pipeline.pipelines.structure import fold_namespaces
 
 from .nodes import (
     cross_validation_report,
@@ -13,7 +13,6 @@ from .nodes import (
     predict_scene_set,
 )
 
-FOLD_MODELS = [f"{namespace}.model" for namespace in FOLD_NAMESPACES]
 _SHARED = {
     "scene_index": "scene_index",
     "fold_assignments": "fold_assignments",
@@ -25,11 +24,12 @@ _SHARED = {
 
 def create_pipeline(**kwargs: object) -> Pipeline:
     """Export the ensemble; candidates on holdout, test and out-of-fold scenes; CV report."""
+    fold_models = [f"{namespace}.model" for namespace in fold_namespaces()]
     return Pipeline(
         [
             Node(
                 func=export_ensemble,
-                inputs=["params:inference", *FOLD_MODELS],
+                inputs=["params:inference", *fold_models],
                 outputs="ensemble_model",
                 name="export_ensemble_node",
             ),
@@ -47,7 +47,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ),
             Node(
                 func=predict_out_of_fold,
-                inputs=[*_SHARED.values(), *FOLD_MODELS],
+                inputs=[*_SHARED.values(), *fold_models],
                 outputs="oof_candidates",
                 name="predict_out_of_fold_node",
             ),

@@ -2,14 +2,9 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import train_fold
+from xview3_pipeline.pipelines.structure import ensemble_presets, fold_namespaces
 
-#: Fold namespaces; ``kedro run --pipelines training --namespaces fold_2`` trains one.
-#: They must match ``folds.n_folds`` (4, as the winning solution).
-FOLD_NAMESPACES = tuple(f"fold_{k}" for k in range(4))
-#: The seed's ensemble: three architectures trained on the same folds, in the namespaces
-#: ``<preset>.fold_k``, each with its own training block ``ensemble.<preset>``.
-ENSEMBLE_PRESETS = ("b4_unet_s2", "b5_unet_s2", "v2s_unet_s2")
+from .nodes import train_fold
 
 
 def fold_template() -> Pipeline:
@@ -43,7 +38,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                 inputs={"scene_index", "fold_assignments", "labels"},
                 parameters={"params:raw_root", "params:training"},
             )
-            for namespace in FOLD_NAMESPACES
+            for namespace in fold_namespaces()
         ),
         Pipeline([]),
     )
@@ -67,8 +62,8 @@ def create_ensemble_pipeline() -> Pipeline:
                     "params:fold": f"params:{namespace}.fold",
                 },
             )
-            for preset in ENSEMBLE_PRESETS
-            for namespace in FOLD_NAMESPACES
+            for preset in ensemble_presets()
+            for namespace in fold_namespaces()
         ),
         Pipeline([]),
     )
