@@ -104,7 +104,7 @@ from scipy.stats import norm
 from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.constants import NODATA, PIX_TO_M
 from xview3_pipeline.core.data.scene_reader import SceneReader
-from xview3_pipeline.core.encoding.coder import DETECTION_COLUMNS
+from xview3_pipeline.core.encoding.candidates import DETECTION_COLUMNS
 from xview3_pipeline.core.metric.shoreline import Shoreline
 
 __all__ = [

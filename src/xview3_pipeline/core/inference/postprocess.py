@@ -28,7 +28,7 @@ from pyproj import CRS, Transformer
 from scipy.ndimage import distance_transform_edt
 
 from xview3_pipeline.core.constants import ANCILLARY_PIXEL_M, PIX_TO_M
-from xview3_pipeline.core.encoding.coder import DETECTION_COLUMNS
+from xview3_pipeline.core.encoding.candidates import DETECTION_COLUMNS
 from xview3_pipeline.core.metric.shoreline import Shoreline
 
 __all__ = [

@@ -73,7 +73,7 @@ from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.constants import ANCILLARY_FILES
 from xview3_pipeline.core.data.normalization import NORMALIZATIONS, build_normalization
 from xview3_pipeline.core.data.scene_reader import SceneReader
-from xview3_pipeline.core.encoding.coder import DETECTION_COLUMNS
+from xview3_pipeline.core.encoding.candidates import DETECTION_COLUMNS
 from xview3_pipeline.core.encoding.functional import (
     gather_features,
     heatmap_nms,
