@@ -277,7 +277,9 @@ def make_holdout(
                     "detect_scene_row": det_rc[:, 0],
                     "detect_scene_column": det_rc[:, 1],
                     "scene_id": scene,
-                    "objectness_p": np.concatenate([rng.beta(5, 2, hit.sum()), rng.beta(2, 5, n_fa)]),
+                    "objectness_p": np.concatenate(
+                        [rng.beta(5, 2, hit.sum()), rng.beta(2, 5, n_fa)]
+                    ),
                     "vessel_p": np.clip(truth_v * 0.5 + rng.beta(2, 2, m) * 0.5, 0, 1),
                     "fishing_p": np.clip(truth_f * 0.4 + rng.beta(2, 3, m) * 0.6, 0, 1),
                     "vessel_length_m": glen * rng.lognormal(0, 0.3, m),

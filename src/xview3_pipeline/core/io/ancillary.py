@@ -333,7 +333,7 @@ class LandRaster:
             destination=land,
             src_transform=src_transform,
             src_crs=src_crs,
-            dst_transform=scene_transform * Affine.scale(cell_px),
+            dst_transform=scene_transform @ Affine.scale(cell_px),
             dst_crs=dst_crs,
             resampling=Resampling.nearest,
         )

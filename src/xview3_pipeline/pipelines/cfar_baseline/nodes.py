@@ -5,8 +5,8 @@ from typing import Any
 
 import pandas as pd
 
-from xview3_pipeline.core.cfar import CfarConfig
 from xview3_pipeline.core.detection import CfarDetector
+from xview3_pipeline.core.detection.cfar import CfarConfig
 from xview3_pipeline.core.detection.scene_sets import candidate_jobs, select_scenes
 
 Jobs = dict[str, Callable[[], pd.DataFrame]]

@@ -9,13 +9,13 @@ from torch import nn
 
 from xview3_pipeline.core.constants import SHORELINE_DIR
 from xview3_pipeline.core.detection import CnnDetector
+from xview3_pipeline.core.detection.cnn import InferenceConfig, build_ensemble
 from xview3_pipeline.core.detection.scene_sets import (
     candidate_jobs,
     concat_partitions,
     select_scenes,
     truth_of,
 )
-from xview3_pipeline.core.inference.predict import InferenceConfig, build_ensemble
 from xview3_pipeline.core.metric.shoreline import load_shorelines
 from xview3_pipeline.core.submission import DEFAULT_THRESHOLDS, score_candidates
 

@@ -6,9 +6,9 @@ import geopandas as gpd
 import pandas as pd
 from torch import nn
 
-from xview3_pipeline.core.cfar import CfarConfig
 from xview3_pipeline.core.detection import CfarDetector, CnnDetector, Detector, Scene
-from xview3_pipeline.core.inference.predict import InferenceConfig
+from xview3_pipeline.core.detection.cfar import CfarConfig
+from xview3_pipeline.core.detection.cnn import InferenceConfig
 from xview3_pipeline.core.ingestion import index_scenes
 from xview3_pipeline.core.io.scenes import discover_prediction_scenes
 from xview3_pipeline.core.submission import (
