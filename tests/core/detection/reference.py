@@ -23,6 +23,24 @@ from xview3_pipeline.core.detection.georef import add_scene_columns, scene_shore
 from xview3_pipeline.core.detection.scene import Scene
 
 
+def coverage_count(grid: TileGrid) -> np.ndarray:
+    """``(H, W)`` int32 number of tiles covering each pixel (from the separable 1-D counts)."""
+
+    def counts(length: int, starts: tuple[int, ...]) -> np.ndarray:
+        diff = np.zeros(length + 1, dtype=np.int32)
+        for s in starts:
+            diff[min(s, length)] += 1
+            diff[min(s + grid.tile, length)] -= 1
+        return np.cumsum(diff)[:length]
+
+    return np.outer(counts(grid.height, grid.row_starts), counts(grid.width, grid.col_starts))
+
+
+def tile_origins(grid: TileGrid) -> list[tuple[int, int]]:
+    """``(row0, col0)`` of every tile, band by band."""
+    return [(r, c) for r in grid.row_starts for c in grid.col_starts]
+
+
 class WholeSceneSink:
     """Accumulates the whole scene's maps, decodes them in one piece."""
 

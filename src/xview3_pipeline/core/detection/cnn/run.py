@@ -276,6 +276,11 @@ def run_scene(
             height, width, config.tile_size, config.step, coverage=config.coverage,
             stride=config.stride,
         )  # fmt: skip
+        if grid.uncovered_rows or grid.uncovered_cols:
+            logger.info(
+                "Scene %s: %s coverage leaves the last %d rows and %d columns without a tile.",
+                scene.scene_id, config.coverage, grid.uncovered_rows, grid.uncovered_cols,
+            )  # fmt: skip
         sink = sink_factory(grid, config, bands)
         runner = _TileRunner(model_fn, grid, config)
         t0 = time.perf_counter()

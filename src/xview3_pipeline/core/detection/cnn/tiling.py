@@ -31,10 +31,8 @@ from xview3_pipeline.core.config import resolve_alias
 __all__ = [
     "COVERAGES",
     "COVERAGE_ALIASES",
-    "Tile",
     "TileGrid",
     "tile_starts",
-    "uncovered_border",
 ]
 
 #: Tile grid kinds; see the module docstring.
@@ -89,33 +87,6 @@ def tile_starts(
     starts = np.arange(n, dtype=np.int64) * step
     starts[-1] = _ceil_to(length - tile, align)
     return starts
-
-
-def uncovered_border(length: int, tile: int, step: int, coverage: str = "full") -> int:
-    """Pixels at the end of an axis that no tile covers.
-
-    For ``"winner"``: ``L - min(L, (n - 1) S + T)`` with ``n = (ceil(L / T) T - T) // S + 1``;
-    0 for ``"full"``.
-    """
-    starts = tile_starts(length, tile, step, coverage)
-    return max(0, length - int(starts[-1] + tile))
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One tile of a grid, in input pixels of the scene.
-
-    Attributes:
-        row0: First row.
-        col0: First column.
-        size: Side, pixels.
-        band: Index of its row of tiles.
-    """
-
-    row0: int
-    col0: int
-    size: int
-    band: int
 
 
 @dataclass(frozen=True)
@@ -197,27 +168,3 @@ class TileGrid:
     def uncovered_cols(self) -> int:
         """Right columns no tile covers (0 for ``"full"``)."""
         return max(0, self.width - (self.col_starts[-1] + self.tile))
-
-    def band_tiles(self, band: int) -> list[Tile]:
-        """The tiles of one band, left to right."""
-        row0 = self.row_starts[band]
-        return [Tile(row0, col0, self.tile, band) for col0 in self.col_starts]
-
-    def tiles(self) -> list[Tile]:
-        """Every tile, band by band."""
-        return [t for band in range(self.n_bands) for t in self.band_tiles(band)]
-
-    def coverage_count(self) -> np.ndarray:
-        """``(H, W)`` int32 number of tiles covering each pixel (tests and diagnostics).
-
-        Built from the 1-D counts (the grid is separable), never from per-pixel loops.
-        """
-
-        def counts(length: int, starts: tuple[int, ...]) -> np.ndarray:
-            diff = np.zeros(length + 1, dtype=np.int32)
-            for s in starts:
-                diff[min(s, length)] += 1
-                diff[min(s + self.tile, length)] -= 1
-            return np.cumsum(diff)[:length]
-
-        return np.outer(counts(self.height, self.row_starts), counts(self.width, self.col_starts))
