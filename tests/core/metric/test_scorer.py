@@ -15,6 +15,15 @@ import pytest
 
 from xview3_pipeline.core.constants import SUBMISSION_COLUMNS
 from xview3_pipeline.core.errors import InvalidSceneIdError
+from xview3_pipeline.core.metric import (
+    COMPONENTS,
+    MetricConfig,
+    MetricResult,
+    label_from_probabilities,
+    prepare,
+    score,
+    score_thresholds,
+)
 from xview3_pipeline.core.metric.shoreline import (
     Shoreline,
     find_shoreline_file,
@@ -23,18 +32,10 @@ from xview3_pipeline.core.metric.shoreline import (
     near_shore_mask,
     shore_radius_px,
 )
-from xview3_pipeline.core.metric.xview3 import (
-    COMPONENTS,
-    MetricResult,
-    apply_thresholds,
-    prepare,
-    score,
-    score_thresholds,
-)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 LOCAL_FIXTURES = REPO / "tests" / "data" / "xview3_metric"
-SHARED_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "xview3_metric"
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "xview3_metric"
 CASES = ("case1", "case2")
 #: The official flag sets of expected.json (meta.official_flags) as score() options.
 VARIANTS: dict[str, dict[str, object]] = {
@@ -75,7 +76,7 @@ def _score_variant(root: Path, case: str, variant: str) -> MetricResult:
     pred, gt, shore = _load_case(root, case)
     options = dict(VARIANTS[variant])
     use_shore = options.pop("shore", True)
-    return score(pred, gt, shore_root=shore if use_shore else None, **options)  # type: ignore[arg-type]
+    return score(pred, gt, MetricConfig.from_dict(options), shore_root=shore if use_shore else None)
 
 
 def _assert_matches(result: MetricResult, expected: dict[str, float]) -> None:
@@ -249,7 +250,7 @@ def test_issue9_costly_distance_recovers_obvious_matches() -> None:
     gt = _gt([_rc(100, 100), _rc(200, 200), _rc(300, 300)])
     pred = _pred([_rc(101, 101), _rc(201, 201), _rc(50, 50)])
     costly = score(pred, gt)
-    plain = score(pred, gt, costly_dist=False)
+    plain = score(pred, gt, MetricConfig(costly_dist=False))
     assert (costly.details["loc"]["tp"], costly.details["loc"]["fp"]) == (2, 1)
     assert costly.loc_fscore == pytest.approx(2 / 3)
     assert plain.details["loc"]["tp"] == 0
@@ -264,9 +265,9 @@ def test_low_label_steals_prediction_from_high() -> None:
     assert result.details["loc"] == result.details["loc"] | {"tp": 0, "fp": 1, "fn": 1}
     assert result.details["n_pred_dropped_low"] == 1
     # Without the LOW drop the prediction at 104 matches the HIGH label.
-    assert score(pred, gt, drop_low_detect=False).details["loc"]["tp"] == 1
+    assert score(pred, gt, MetricConfig(drop_low_detect=False)).details["loc"]["tp"] == 1
     # score_all: every level counts, nothing is dropped.
-    assert score(pred, gt, score_all=True).details["loc"]["tp"] == 1
+    assert score(pred, gt, MetricConfig(score_all=True)).details["loc"]["tp"] == 1
 
 
 def test_scene_without_predictions_after_low_drop_is_all_fn(
@@ -312,7 +313,12 @@ def test_single_pair_boundary() -> None:
     assert score(_pred([_rc(0, 20)]), gt).details["loc"]["tp"] == 0
     assert score(_pred([_rc(0, 19.999)]), gt).details["loc"]["tp"] == 1
     assert score(_pred([_rc(12, 16)]), gt).details["loc"]["tp"] == 0  # 3-4-5: 200 m
-    assert score(_pred([_rc(0, 20)]), gt, distance_tolerance_m=200.01).details["loc"]["tp"] == 1
+    assert (
+        score(_pred([_rc(0, 20)]), gt, MetricConfig(distance_tolerance_m=200.01)).details["loc"][
+            "tp"
+        ]
+        == 1
+    )
 
 
 def test_unscored_scenes_cost_nothing() -> None:
@@ -415,7 +421,9 @@ def test_one_sided_shore_scenes_contribute_nothing(tmp_path: Path) -> None:
     alone = score(pred[pred.scene_id == SCENE], gt[gt.scene_id == SCENE], shore_root=root)
     assert alone.loc_fscore_shore == result.loc_fscore_shore
     # Shore off: tolerance 0 or no shoreline source.
-    assert score(pred, gt, shore_root=root, shore_tolerance_km=0).loc_fscore_shore == 0.0
+    assert (
+        score(pred, gt, MetricConfig(shore_tolerance_km=0), shore_root=root).loc_fscore_shore == 0.0
+    )
     assert score(pred, gt).loc_fscore_shore == 0.0
 
 
@@ -579,7 +587,12 @@ def test_missing_columns_raise() -> None:
         score(_pred([_rc(0, 0)]).drop(columns="vessel_length_m"), gt)
     with pytest.raises(ValueError, match="confidence"):
         score(_pred([_rc(0, 0)]), gt.drop(columns="confidence"))
-    assert score(_pred([_rc(0, 0)]), gt.drop(columns="confidence"), score_all=True).loc_fscore == 1
+    assert (
+        score(
+            _pred([_rc(0, 0)]), gt.drop(columns="confidence"), MetricConfig(score_all=True)
+        ).loc_fscore
+        == 1
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -629,10 +642,11 @@ def test_permuting_prediction_rows_changes_nothing(variant: str) -> None:
     pred, gt, root = _load_case(LOCAL_FIXTURES, "case1")
     options = dict(VARIANTS[variant])
     shore = root if options.pop("shore", True) else None
-    base = score(pred, gt, shore_root=shore, **options)  # type: ignore[arg-type]
+    config = MetricConfig.from_dict(options)
+    base = score(pred, gt, config, shore_root=shore)
     for seed in range(3):
         shuffled = pred.sample(frac=1.0, random_state=seed)
-        got = score(shuffled, gt, shore_root=shore, **options)  # type: ignore[arg-type]
+        got = score(shuffled, gt, config, shore_root=shore)
         assert got.details["loc"] == base.details["loc"]
         assert got.details["vessel"] == base.details["vessel"]
         # Only the summation order of the length errors changes (last-bit differences).
@@ -671,14 +685,14 @@ def test_agrees_with_loop_reference_on_random_data(seed: int, tmp_path: Path) ->
     cands, gt = bench.make_holdout(
         tmp_path, n_scenes=3, gt_per_scene=40, pred_per_scene=70, size_px=600, seed=seed
     )
-    table = apply_thresholds(cands, 0.5, 0.4)
+    table = label_from_probabilities(cands, 0.5, 0.4)
     for options, ref_options in [
         ({}, {}),
         ({"drop_low_detect": False}, {"drop_low_detect": False}),
         ({"costly_dist": False}, {"costly": False}),
         ({"score_all": True}, {"score_all": True}),
     ]:
-        got = score(table, gt, shore_root=tmp_path, **options).as_dict()
+        got = score(table, gt, MetricConfig(**options), shore_root=tmp_path).as_dict()
         ref = bench.reference_score(table, gt, str(tmp_path), **ref_options)
         for name in COMPONENTS:
             assert got[name] == pytest.approx(ref[name], abs=1e-12, rel=0), (options, name)
@@ -716,7 +730,9 @@ def test_prepared_scoring_equals_direct_scoring(fishing_requires_vessel: bool) -
     np.testing.assert_array_equal(agg, grid["aggregate"])
     for i, vt in enumerate(thresholds):
         for j, ft in enumerate(thresholds[::-1]):
-            table = apply_thresholds(cands, vt, ft, fishing_requires_vessel=fishing_requires_vessel)
+            table = label_from_probabilities(
+                cands, vt, ft, fishing_requires_vessel=fishing_requires_vessel
+            )
             direct = score(table, gt, shore_root=root)
             single = prepared.score(vt, ft, fishing_requires_vessel=fishing_requires_vessel)
             assert single.as_dict() == direct.as_dict()
@@ -731,7 +747,7 @@ def test_prepared_objectness_threshold_equals_filtered_table() -> None:
     for t in (0.2, 0.6):
         prepared = prepare(cands, gt, shore_root=root, objectness_threshold=t)
         kept = cands[cands["objectness_p"] >= t]
-        direct = score(apply_thresholds(kept, 0.4, 0.6), gt, shore_root=root)
+        direct = score(label_from_probabilities(kept, 0.4, 0.6), gt, shore_root=root)
         assert prepared.score(0.4, 0.6).as_dict() == direct.as_dict()
         # Pair rows index the input table.
         assert set(prepared.pair_pred_row) <= set(np.flatnonzero(cands["objectness_p"] >= t))
