@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import numpy as np
-import optuna
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from tests.core.tuning.conftest import FA_OBJECTNESS_MAX, TP_OBJECTNESS_MIN
 from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS
 from xview3_pipeline.core.metric import COMPONENTS, prepare, score
 from xview3_pipeline.core.tuning import (
+    COMPARISON_COLUMNS,
     TRIAL_COLUMNS,
     PreparedCache,
     TuningConfig,
     TuningResult,
     apply_thresholds,
+    compare_methods,
     grid_search,
     optuna_search,
     plot_grid,
@@ -26,89 +27,6 @@ from xview3_pipeline.core.tuning import (
     plot_slices,
     tune_thresholds,
 )
-
-#: Planted separation: false alarms have objectness below, true objects above.
-FA_OBJECTNESS_MAX = 0.45
-TP_OBJECTNESS_MIN = 0.55
-
-
-def make_holdout(
-    seed: int = 0, n_scenes: int = 3, n_gt: int = 40, n_fa: int = 40, size: float = 3000.0
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Synthetic truth and candidates with known structure.
-
-    True objects sit on a jittered lattice (well separated); each has a candidate within a
-    few pixels with high objectness and informative vessel/fishing probabilities. False
-    alarms lie on free lattice cells with low objectness and random probabilities.
-    """
-    rng = np.random.default_rng(seed)
-    truths, candidates = [], []
-    for s in range(n_scenes):
-        scene = f"scene{s}"
-        side = int(np.ceil(np.sqrt(n_gt + n_fa))) + 1
-        cells = rng.permutation(side * side)[: n_gt + n_fa]
-        spacing = size / side
-        rows = (cells // side) * spacing + spacing / 2 + rng.uniform(-5, 5, cells.size)
-        cols = (cells % side) * spacing + spacing / 2 + rng.uniform(-5, 5, cells.size)
-        vessel = rng.random(n_gt) < 0.7
-        fishing = vessel & (rng.random(n_gt) < 0.45)
-        length = rng.uniform(20, 200, n_gt)
-        truths.append(
-            pd.DataFrame(
-                {
-                    "detect_scene_row": rows[:n_gt],
-                    "detect_scene_column": cols[:n_gt],
-                    "scene_id": scene,
-                    "is_vessel": vessel,
-                    "is_fishing": fishing,
-                    "vessel_length_m": length,
-                    "confidence": "HIGH",
-                    "distance_from_shore_km": 50.0,
-                }
-            )
-        )
-        vessel_p = np.where(vessel, rng.normal(0.7, 0.12, n_gt), rng.normal(0.35, 0.12, n_gt))
-        fishing_p = np.where(fishing, rng.normal(0.65, 0.12, n_gt), rng.normal(0.35, 0.12, n_gt))
-        candidates.append(
-            pd.DataFrame(
-                {
-                    "detect_scene_row": rows[:n_gt] + rng.integers(-3, 4, n_gt),
-                    "detect_scene_column": cols[:n_gt] + rng.integers(-3, 4, n_gt),
-                    "scene_id": scene,
-                    "vessel_length_m": length * rng.uniform(0.9, 1.1, n_gt),
-                    "objectness_p": rng.uniform(TP_OBJECTNESS_MIN, 0.95, n_gt),
-                    "vessel_p": np.clip(vessel_p, 0, 1),
-                    "fishing_p": np.clip(fishing_p, 0, 1),
-                }
-            )
-        )
-        candidates.append(
-            pd.DataFrame(
-                {
-                    "detect_scene_row": rows[n_gt:],
-                    "detect_scene_column": cols[n_gt:],
-                    "scene_id": scene,
-                    "vessel_length_m": rng.uniform(20, 200, n_fa),
-                    "objectness_p": rng.uniform(0.05, FA_OBJECTNESS_MAX, n_fa),
-                    "vessel_p": rng.random(n_fa),
-                    "fishing_p": rng.random(n_fa),
-                }
-            )
-        )
-    return pd.concat(candidates, ignore_index=True), pd.concat(truths, ignore_index=True)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_optuna() -> Iterator[None]:
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    yield
-    optuna.logging.set_verbosity(level)
-
-
-@pytest.fixture(scope="module")
-def holdout() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return make_holdout()
 
 
 @pytest.fixture(scope="module")
@@ -183,48 +101,6 @@ def test_optuna_is_deterministic_under_the_seed(holdout) -> None:
     assert not runs[0].trials[cols].equals(runs[2].trials[cols])
 
 
-def _optuna(n_trials: int, **options: object) -> dict[str, object]:
-    return {"optuna": {"n_trials": n_trials, **options}}
-
-
-def test_optuna_resumes_from_sqlite(holdout, tmp_path) -> None:
-    candidates, truth = holdout
-    path = tmp_path / "tuning" / "study.db"
-    opts = {"study_name": "resume", "study_per_data": False}
-    first = optuna_search(candidates, truth, _optuna(10, **opts), storage_path=path)
-    assert path.exists() and len(first.trials) == 10
-    second = optuna_search(candidates, truth, _optuna(20, **opts), storage_path=path)
-    assert second.stats["n_new_trials"] == 10
-    assert len(second.trials) == 20
-    assert second.study is not None and first.study is not None
-    assert second.study.study_name == "resume"
-    assert second.study._study_id == first.study._study_id
-    pd.testing.assert_frame_equal(second.trials.iloc[:10], first.trials)
-    assert second.best_value >= first.best_value
-    summaries = optuna.get_all_study_summaries(f"sqlite:///{path}")
-    assert [(s.study_name, s.n_trials) for s in summaries] == [("resume", 20)]
-    # Already at the target: no new trials, same best.
-    third = optuna_search(candidates, truth, _optuna(15, **opts), storage_path=path)
-    assert third.stats["n_new_trials"] == 0 and len(third.trials) == 20
-    assert third.best_thresholds == second.best_thresholds
-    # Other data under the same study name is refused.
-    other, _ = make_holdout(seed=1)
-    with pytest.raises(ValueError, match="other candidates"):
-        optuna_search(other, truth, _optuna(30, **opts), storage_path=path)
-
-
-def test_study_per_data_resumes_same_data_and_separates_new_data(holdout, tmp_path) -> None:
-    candidates, truth = holdout
-    path = tmp_path / "study.db"
-    first = optuna_search(candidates, truth, _optuna(6, study_name="thr"), storage_path=path)
-    again = optuna_search(candidates, truth, _optuna(8, study_name="thr"), storage_path=path)
-    assert again.study.study_name == first.study.study_name and again.stats["n_new_trials"] == 2
-    other, _ = make_holdout(seed=1)
-    fresh = optuna_search(other, truth, _optuna(6, study_name="thr"), storage_path=path)
-    assert fresh.study.study_name != first.study.study_name and len(fresh.trials) == 6
-    assert fresh.study.study_name.startswith("thr-")
-
-
 # --------------------------------------------------------------------------------------
 # Grid search and cache
 # --------------------------------------------------------------------------------------
@@ -283,6 +159,38 @@ def test_cache_equals_uncached_prepare_and_is_bounded(holdout) -> None:
     cache.get(0.1 + 0.2)
     cache.get(0.3)
     assert cache.hits == 3
+
+
+# --------------------------------------------------------------------------------------
+# Methods
+# --------------------------------------------------------------------------------------
+
+
+def test_tune_runs_the_listed_methods_in_order_on_one_cache(holdout) -> None:
+    candidates, truth = holdout
+    small_grid = {
+        "objectness_start": 0.5,
+        "objectness_stop": 0.6,
+        "objectness_step": 0.1,
+        "vessel_fishing_points": 3,
+    }
+    cfg = {"methods": ["grid", "optuna"], "optuna": {"n_trials": 5}, "grid": small_grid}
+    results = tune_thresholds(candidates, truth, cfg)
+    assert list(results) == ["grid", "optuna"]
+    assert results["grid"].study is None and results["optuna"].study is not None
+    assert len(results["grid"].trials) == 2 * 3 * 3 and len(results["optuna"].trials) == 5
+    # Each method alone gives the same result: sharing the cache changes no score.
+    alone = optuna_search(candidates, truth, cfg)
+    pd.testing.assert_frame_equal(alone.trials, results["optuna"].trials)
+    comparison = compare_methods(results)
+    assert list(comparison.columns) == list(COMPARISON_COLUMNS)
+    assert comparison["method"].tolist() == ["grid", "optuna"]
+    assert comparison["aggregate"].tolist() == [r.best_value for r in results.values()]
+    assert comparison["evaluations"].tolist() == [18, 5]
+    # Only the default method runs by default.
+    default = tune_thresholds(candidates, truth, {"optuna": {"n_trials": 3}})
+    assert list(default) == ["optuna"]
+    assert compare_methods({}).empty
 
 
 # --------------------------------------------------------------------------------------
