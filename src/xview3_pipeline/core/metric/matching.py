@@ -135,8 +135,9 @@ class ShorelineSource:
         if self.shorelines is not None and scene_id in self.shorelines:
             value = self.shorelines[scene_id]
             return value if isinstance(value, Shoreline) else Shoreline(value, scene_id=scene_id)
-        if self._has_root:
-            return load_shoreline(self.shore_root, scene_id)  # type: ignore[arg-type]
+        root = self.shore_root
+        if root is not None and str(root) != "":
+            return load_shoreline(root, scene_id)
         return None
 
 
