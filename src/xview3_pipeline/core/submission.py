@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from xview3_pipeline.core.constants import (
     COMPONENTS,
+    DEFAULT_THRESHOLDS,
     FISHING_PROBABILITY_COLUMN,
     OBJECTNESS_COLUMN,
     SUBMISSION_COLUMNS,
@@ -23,6 +24,17 @@ from xview3_pipeline.core.metric.shoreline import Shoreline
 from xview3_pipeline.core.tuning import apply_thresholds
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",  # defined in core.constants; importable from here as before
+    "DETECTION_KEEP_COLUMNS",
+    "detections_layer",
+    "official_submission",
+    "plot_pr_curve",
+    "score_candidates",
+    "score_report",
+    "threshold_detections",
+]
 
 #: Candidate columns kept next to the submission columns in thresholded detections.
 DETECTION_KEEP_COLUMNS = (
