@@ -29,6 +29,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
                     "fold_assignments",
                     "params:training.coder",
                     "params:encoding",
+                    "params:raw_root",
                 ],
                 outputs="encoding_previews",
                 name="target_previews_node",
