@@ -11,6 +11,7 @@ project and raw root that are copied or moved still read their own scenes; consu
 them through :func:`resolve_scene_paths`.
 """
 
+import math
 import re
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def resolve_index_path(raw_root: str | Path, value: object) -> Path | None:
     Returns:
         The path, or None for a missing value.
     """
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     text = str(value)
     if not text:

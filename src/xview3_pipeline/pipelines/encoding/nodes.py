@@ -66,6 +66,7 @@ def roundtrip_report(
 
 
 def target_previews(
+    *,
     labels: pd.DataFrame,
     scene_index: pd.DataFrame,
     fold_assignments: pd.DataFrame,
