@@ -136,5 +136,5 @@ def test_lock_in_one_process_is_exclusive(tmp_path: Path) -> None:
     second.acquire()
     assert LockHolder.parse((tmp_path / LOCK_FILE).read_text()).run_id == "b"
     second.release()
-    with pytest.raises(ValueError, match="run_lock.wait_s"):
+    with pytest.raises(ValueError, match=r"run_lock\.wait_s"):
         RunLock(tmp_path, LockHolder.this_process(), wait_s=-1)

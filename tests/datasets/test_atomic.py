@@ -157,3 +157,38 @@ def test_partitioned_removes_staging_of_killed_run(tmp_path: Path) -> None:
     (stale / "half.csv").write_text("i\n")
     _partitioned(folder).save({"a": pd.DataFrame({"i": [1]})})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
+
+
+def test_versioned_failure_leaves_latest_version_loadable(tmp_path: Path) -> None:
+    from kedro.io.core import Version
+
+    path = tmp_path / "thresholds.json"
+
+    def dataset(save: str | None) -> AtomicDataset:
+        return AtomicDataset(
+            dataset="json.JSONDataset", filepath=str(path), version=Version(None, save)
+        )
+
+    dataset("2026-01-01T00.00.00.000Z").save({"objectness": 0.4})
+    with pytest.raises(DatasetError):
+        dataset("2026-01-02T00.00.00.000Z").save({"bad": object()})
+    latest = dataset(None)
+    assert latest.exists() and latest.load() == {"objectness": 0.4}
+    assert (path / "2026-01-01T00.00.00.000Z" / "thresholds.json").is_file()
+    assert sorted(p.name for p in path.iterdir()) == ["2026-01-01T00.00.00.000Z"]
+    empty = AtomicDataset(
+        dataset="json.JSONDataset",
+        filepath=str(tmp_path / "none.json"),
+        version=Version(None, None),
+    )
+    assert not empty.exists()
+
+
+def test_partitioned_restores_set_of_a_swap_killed_midway(tmp_path: Path) -> None:
+    folder = tmp_path / "parts"
+    _partitioned(folder).save({"a": pd.DataFrame({"i": [1]})})
+    # A run killed between "target -> old" and "staging -> target".
+    folder.rename(tmp_path / ".parts.old-999999999-abc")
+    loaded = _partitioned(folder).load()
+    assert sorted(loaded) == ["a"] and loaded["a"]()["i"].tolist() == [1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]

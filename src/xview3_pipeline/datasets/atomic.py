@@ -37,10 +37,16 @@ import os
 import shutil
 import uuid
 from copy import deepcopy
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kedro.io.core import AbstractDataset, DatasetError, parse_dataset_definition
+from kedro.io.core import (
+    AbstractDataset,
+    AbstractVersionedDataset,
+    DatasetError,
+    Version,
+    parse_dataset_definition,
+)
 from kedro_datasets.partitions import PartitionedDataset
 
 logger = logging.getLogger(__name__)
@@ -98,26 +104,37 @@ def _remove_leftovers(folder: Path, prefix: str, tags: tuple[str, ...]) -> None:
                     entry.unlink(missing_ok=True)
 
 
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:  # not empty (or already gone)
+        pass
+
+
 def _unique(tag: str) -> str:
     """``<tag><pid>-<random hex>``: unique per save, and names its writer."""
     return f"{tag}{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
-class AtomicDataset(AbstractDataset[Any, Any]):
+class AtomicDataset(AbstractVersionedDataset[Any, Any]):
     """A file dataset whose save replaces the previous file in one rename.
 
-    Loading, ``exists`` and ``release`` go to the wrapped dataset. A save builds a second
-    instance of the wrapped dataset on ``.<stem>.tmp-<pid>-<hex><suffix>`` in the target's
-    folder (the suffix is kept, so formats inferred from it still work), saves there and
-    renames the file over the target. When the save fails the temporary file is removed
-    and the previous file is untouched; temporary files of killed runs are removed by the
-    next save.
+    Loading and ``exists`` go to the wrapped dataset. A save builds a second instance of
+    the wrapped dataset on ``.<stem>.tmp-<pid>-<hex><suffix>`` in the target's folder (the
+    suffix is kept, so formats inferred from it still work), saves there and renames the
+    file over the target. When the save fails the temporary file is removed and the
+    previous file is untouched; temporary files of killed runs are removed by the next save.
+
+    With ``versioned: true`` the target is ``<filepath>/<version>/<name>`` (Kedro's layout):
+    the temporary file lies in the new version's folder under another name, so a version
+    whose save did not finish is never the latest one a load picks.
 
     Args:
         dataset: The wrapped dataset: a ``type`` string, a class, or a mapping with ``type``
             and its other arguments (without the file path).
         filepath: The target file (local).
         filepath_arg: Name of the wrapped dataset's path argument.
+        version: Kedro's load and save versions (set by the catalog for ``versioned: true``).
         metadata: Free-form metadata shown by kedro-viz.
 
     Raises:
@@ -130,6 +147,7 @@ class AtomicDataset(AbstractDataset[Any, Any]):
         dataset: str | type[AbstractDataset] | dict[str, Any],
         filepath: str,
         filepath_arg: str = "filepath",
+        version: Version | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         definition = deepcopy(dataset) if isinstance(dataset, dict) else {"type": dataset}
@@ -140,18 +158,20 @@ class AtomicDataset(AbstractDataset[Any, Any]):
                 f"not as {filepath_arg!r} of the wrapped dataset."
             )
         self._filepath_arg = filepath_arg
-        self._filepath = _local_path(filepath, "AtomicDataset")
-        self._dataset = self._build(self._filepath)
+        super().__init__(
+            filepath=PurePosixPath(_local_path(filepath, "AtomicDataset").as_posix()),
+            version=version,
+        )
         self.metadata = metadata
 
-    def _build(self, path: Path) -> AbstractDataset:
+    def _build(self, path: Path | PurePosixPath) -> AbstractDataset:
         kwargs = deepcopy(self._dataset_config)
         kwargs[self._filepath_arg] = path.as_posix()
         return self._dataset_type(**kwargs)
 
     def load(self) -> Any:
-        """What the wrapped dataset loads from the target."""
-        return self._dataset.load()
+        """What the wrapped dataset loads from the target (the latest version if versioned)."""
+        return self._build(self._get_load_path()).load()
 
     def save(self, data: Any) -> None:
         """Save through the wrapped dataset to a temporary file, then rename it over the target.
@@ -159,7 +179,7 @@ class AtomicDataset(AbstractDataset[Any, Any]):
         Args:
             data: What the wrapped dataset saves.
         """
-        target = self._filepath
+        target = Path(self._get_save_path())
         target.parent.mkdir(parents=True, exist_ok=True)
         prefix = f".{target.stem}"
         _remove_leftovers(target.parent, prefix, (_TMP_TAG,))
@@ -177,17 +197,20 @@ class AtomicDataset(AbstractDataset[Any, Any]):
                 shutil.rmtree(temporary, ignore_errors=True)
             else:
                 temporary.unlink(missing_ok=True)
-        self._dataset.release()
+            if self._version is not None and not target.exists():
+                _remove_if_empty(target.parent)  # a failed save leaves no empty version
 
     def _exists(self) -> bool:
-        return self._dataset.exists()
-
-    def _release(self) -> None:
-        self._dataset.release()
+        try:
+            path = self._get_load_path()
+        except DatasetError:  # versioned, and no version saved yet
+            return False
+        return self._build(path).exists()
 
     def _describe(self) -> dict[str, Any]:
         return {
             "filepath": self._filepath.as_posix(),
+            "version": self._version,
             "dataset_type": self._dataset_type.__name__,
             "dataset_config": {k: v for k, v in self._dataset_config.items() if k != "credentials"},
         }
@@ -201,7 +224,8 @@ class AtomicPartitionedDataset(PartitionedDataset):
     ``overwrite: true`` the staging folder then replaces the target (two renames); with
     ``overwrite: false`` each staged file is renamed into the target (each file atomic,
     existing partitions kept). A failed save removes the staging folder and leaves the
-    previous set untouched; folders of killed runs are removed by the next save.
+    previous set untouched; folders of killed runs are removed by the next save, and a set
+    left aside by a run killed between the two renames is put back by the next load or save.
 
     Takes the arguments of ``PartitionedDataset`` (local ``path`` only).
     """
@@ -209,6 +233,26 @@ class AtomicPartitionedDataset(PartitionedDataset):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._target = _local_path(self._path, "AtomicPartitionedDataset")
+
+    def load(self) -> dict[str, Any]:
+        """The partitions (lazy loaders), after restoring a set left aside by a killed swap."""
+        self._restore_interrupted_swap()
+        return super().load()
+
+    def _restore_interrupted_swap(self) -> None:
+        """Put back the previous set if a run was killed between the two renames of a swap."""
+        target = self._target
+        if target.exists() or not target.parent.is_dir():
+            return
+        prefix = f".{target.name}{_OLD_TAG}"
+        for entry in sorted(target.parent.glob(f"{prefix}*")):
+            pid = _tag_pid(entry.name, _OLD_TAG)
+            if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                continue
+            logger.warning("Restoring %s from %s (a save was killed mid-swap).", target, entry)
+            os.replace(entry, target)
+            self._invalidate_caches()
+            return
 
     def _staging_dataset(self, folder: Path) -> PartitionedDataset:
         return PartitionedDataset(
@@ -229,6 +273,7 @@ class AtomicPartitionedDataset(PartitionedDataset):
         target = self._target
         target.parent.mkdir(parents=True, exist_ok=True)
         prefix = f".{target.name}"
+        self._restore_interrupted_swap()
         _remove_leftovers(target.parent, prefix, (_STAGING_TAG, _OLD_TAG))
         staging = target.with_name(f"{prefix}{_unique(_STAGING_TAG)}")
         try:
