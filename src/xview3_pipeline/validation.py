@@ -180,7 +180,7 @@ def _cfar(block: Mapping[str, Any]) -> None:
 
 
 def _tuning(block: Mapping[str, Any]) -> None:
-    from xview3_pipeline.core.tuning.thresholds import TuningConfig  # noqa: PLC0415
+    from xview3_pipeline.core.tuning.config import TuningConfig  # noqa: PLC0415
 
     TuningConfig.from_dict(block)
 
