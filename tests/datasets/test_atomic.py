@@ -18,6 +18,7 @@ from kedro_datasets.pandas import CSVDataset
 
 from tests.conftest import REPO
 from xview3_pipeline.datasets import AtomicDataset, AtomicPartitionedDataset
+from xview3_pipeline.datasets import atomic as atomic_module
 
 
 def _digest(path: Path) -> str:
@@ -196,11 +197,15 @@ def test_partitioned_restores_set_of_a_swap_killed_midway(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
 
 
+# The module is loaded from its file: the datasets package imports torch for its model
+# datasets, which would make this subprocess take many seconds to start.
 KILLED_SAVE = """
-import sys, time
+import importlib.util, sys, time
 import pandas as pd
-from tests.conftest import REPO
-from xview3_pipeline.datasets import AtomicDataset, AtomicPartitionedDataset
+spec = importlib.util.spec_from_file_location("atomic", sys.argv[2])
+atomic = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(atomic)
+AtomicPartitionedDataset = atomic.AtomicPartitionedDataset
 
 def slow():
     print("first partitions written", flush=True)
@@ -220,7 +225,10 @@ def test_killed_partitioned_save_leaves_previous_set(tmp_path: Path) -> None:
     before = {p.name: _digest(p) for p in folder.iterdir()}
     env = os.environ | {"PYTHONPATH": str(REPO / "src")}
     process = subprocess.Popen(
-        [sys.executable, "-c", KILLED_SAVE, str(folder)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", KILLED_SAVE, str(folder), str(atomic_module.__file__)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert process.stdout is not None
     assert process.stdout.readline().strip() == "first partitions written"
