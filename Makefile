@@ -31,6 +31,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy src
 
 viz: $(VENV)/.installed
 	$(BIN)/kedro viz build

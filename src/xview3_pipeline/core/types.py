@@ -80,7 +80,10 @@ class ObjectLabels:
 
 
 class EncodedTargets(NamedTuple):
-    """Dense training targets at output stride ``s`` for one image, ``(C, H/s, W/s)``.
+    """Dense training targets at output stride ``s``, ``(C, H/s, W/s)`` per image.
+
+    The coder fills the fields with numpy arrays of one image; a collated batch holds
+    ``(B, C, h, w)`` tensors in the same fields.
 
     Attributes:
         objectness: ``(1, h, w)`` float32 Gaussian heatmap, peak 1 at object centres;
@@ -92,11 +95,11 @@ class EncodedTargets(NamedTuple):
         offset: ``(2, h, w)`` float32 sub-pixel ``(dx, dy)`` in [0, 1) at peaks, 0 elsewhere.
     """
 
-    objectness: np.ndarray
-    vessel: np.ndarray
-    fishing: np.ndarray
-    length: np.ndarray
-    offset: np.ndarray
+    objectness: np.ndarray | torch.Tensor
+    vessel: np.ndarray | torch.Tensor
+    fishing: np.ndarray | torch.Tensor
+    length: np.ndarray | torch.Tensor
+    offset: np.ndarray | torch.Tensor
 
 
 class CircleNetOutputs(NamedTuple):

@@ -9,6 +9,7 @@ settings never reuse stale candidates.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -57,7 +58,7 @@ def candidate_jobs(
         return frame
 
     refs = [Scene.from_index_row(r, raw_root) for r in scenes.itertuples(index=False)]
-    return {s.scene_id: (lambda s=s: job(s)) for s in refs}
+    return {s.scene_id: functools.partial(job, s) for s in refs}
 
 
 def concat_partitions(

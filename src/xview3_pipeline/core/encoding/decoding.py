@@ -113,7 +113,7 @@ def detections_to_frame(
     def flat(t: torch.Tensor) -> np.ndarray:
         return t.detach().float().cpu().numpy().reshape(batch * k, *t.shape[2:])
 
-    centers = flat(detections.centers).reshape(batch, k, 2).astype(np.float64)
+    centers: np.ndarray = flat(detections.centers).reshape(batch, k, 2).astype(np.float64)
     if offsets is not None:
         shift = np.asarray(offsets, dtype=np.float64)
         if shift.shape != (batch, 2):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import BoundaryNorm, ListedColormap
@@ -28,7 +30,9 @@ def _overlay_centres(ax: Axes, objects: ObjectLabels) -> None:
         sel = objects.confidence == code
         if not sel.any():
             continue
-        style = {"facecolors": "none", "edgecolors": colour} if marker == "o" else {"c": colour}
+        style: dict[str, Any] = (
+            {"facecolors": "none", "edgecolors": colour} if marker == "o" else {"c": colour}
+        )
         ax.scatter(  # pixel (i, j) spans [i, i + 1) x [j, j + 1): mark its middle
             objects.centers[sel, 0] + 0.5,
             objects.centers[sel, 1] + 0.5,
@@ -71,7 +75,8 @@ def encoding_preview(
     Returns:
         A :class:`matplotlib.figure.Figure` (no pyplot state), ready for ``savefig``.
     """
-    _, h, w = targets.objectness.shape
+    objectness_t, vessel_t, fishing_t, length_t, offset_t = (np.asarray(t) for t in targets)
+    _, h, w = objectness_t.shape
     extent = (0, w * stride, h * stride, 0)
     fig = Figure(figsize=(13, 8.5), dpi=100)
     axes = fig.subplots(2, 3).ravel()
@@ -85,7 +90,7 @@ def encoding_preview(
         ax.imshow(np.zeros((h * stride, w * stride)), cmap="gray", vmin=0, vmax=1, extent=extent)
     ax.set_title("crop (R: VV, G: VH)", fontsize=9)
 
-    objectness = targets.objectness[0]
+    objectness = objectness_t[0]
     ignored = objectness == IGNORE_INDEX
     ax = axes[1]
     im = ax.imshow(
@@ -106,8 +111,8 @@ def encoding_preview(
     ax.set_title("objectness (magenta: ignore 255)", fontsize=9)
 
     for ax, name, target in (
-        (axes[2], "is_vessel", targets.vessel[0]),
-        (axes[3], "is_fishing", targets.fishing[0]),
+        (axes[2], "is_vessel", vessel_t[0]),
+        (axes[3], "is_fishing", fishing_t[0]),
     ):
         ax.imshow(
             _label_classes(target),
@@ -119,13 +124,13 @@ def encoding_preview(
         ax.set_title(f"{name} (black 0, blue 1, magenta 255)", fontsize=9)
 
     ax = axes[4]
-    im = ax.imshow(targets.length[0], cmap="magma", extent=extent, interpolation="nearest")
+    im = ax.imshow(length_t[0], cmap="magma", extent=extent, interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title("length log(1 + px)", fontsize=9)
 
     ax = axes[5]
     im = ax.imshow(
-        np.hypot(targets.offset[0], targets.offset[1]),
+        np.hypot(offset_t[0], offset_t[1]),
         cmap="cividis",
         vmin=0,
         vmax=np.sqrt(2),

@@ -216,6 +216,8 @@ class CircleNetLoss(nn.Module):
             ValueError: If output and target shapes differ.
         """
         cfg = self.config
+        if not isinstance(targets, TargetBatch):
+            targets = TargetBatch(*(torch.as_tensor(t) for t in targets))
         for name in TERM_NAMES:
             out_shape, tgt_shape = getattr(outputs, name).shape, getattr(targets, name).shape
             if out_shape != tgt_shape:
@@ -280,7 +282,9 @@ class CircleNetLoss(nn.Module):
             "length": length,
             "offset": offset,
         }
-        total = sum(cfg.term_weights[name] * terms[name] for name in TERM_NAMES)
+        total = cfg.term_weights[TERM_NAMES[0]] * terms[TERM_NAMES[0]]
+        for name in TERM_NAMES[1:]:
+            total = total + cfg.term_weights[name] * terms[name]
         return terms | {"entropy": ent_obj + ent_vsl + ent_fsh, "total": total}
 
     def _entropy_terms(

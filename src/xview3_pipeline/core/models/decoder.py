@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 from timm.layers import EffectiveSEModule
-from timm.models._efficientnet_blocks import InvertedResidual
+from timm.models._efficientnet_blocks import InvertedResidual  # timm 1.0: no public path
 from torch import nn
 from torch.nn import functional as F
 
@@ -24,7 +24,7 @@ class PixelShuffleUpsample(nn.Module):
         super().__init__()
         if in_channels % 4:
             raise ValueError(f"PixelShuffle(2) needs channels divisible by 4, got {in_channels}.")
-        self.out_channels = in_channels // 4
+        self.out_channels: int = in_channels // 4
         self.shuffle = nn.PixelShuffle(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +45,7 @@ class ResidualDeconvUpsample(nn.Module):
             raise ValueError(
                 f"The bilinear-additive residual needs channels divisible by 4, got {in_channels}."
             )
-        self.out_channels = in_channels // 4
+        self.out_channels: int = in_channels // 4
         # output_padding=1 gives exactly 2h x 2w, as toolbelt's output_size argument did.
         self.conv = nn.ConvTranspose2d(
             in_channels, self.out_channels, kernel_size=3, stride=2, padding=1, output_padding=1
@@ -93,7 +93,7 @@ class UnetBlock(nn.Module):
         return self.block(x)
 
 
-UPSAMPLE_BLOCKS: dict[str, type[nn.Module]] = {
+UPSAMPLE_BLOCKS: dict[str, type[PixelShuffleUpsample | ResidualDeconvUpsample]] = {
     "shuffle": PixelShuffleUpsample,
     "deconv": ResidualDeconvUpsample,
 }

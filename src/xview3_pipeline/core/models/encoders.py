@@ -15,6 +15,7 @@ from pathlib import Path
 
 import timm
 import torch
+from timm.models import FeatureInfo
 from torch import nn
 
 logger = logging.getLogger(__name__)
@@ -143,13 +144,16 @@ class TimmEncoder(nn.Module):
             drop_rate=drop_rate,
             drop_path_rate=drop_path_rate,
         )
-        strides = tuple(self.model.feature_info.reduction())
+        feature_info = self.model.feature_info
+        if not isinstance(feature_info, FeatureInfo):
+            raise TypeError(f"timm gave {name!r} no FeatureInfo with features_only=True.")
+        strides = tuple(feature_info.reduction())
         if strides != FEATURE_STRIDES:
             raise ValueError(
                 f"Encoder {name!r} gives features at strides {strides} for indices "
                 f"{FEATURE_INDICES}; CircleNet needs {FEATURE_STRIDES}."
             )
-        self.out_channels: tuple[int, ...] = tuple(self.model.feature_info.channels())
+        self.out_channels: tuple[int, ...] = tuple(feature_info.channels())
         self.strides: tuple[int, ...] = FEATURE_STRIDES
         if weights is not None:
             self.load_pretrained(weights)

@@ -125,9 +125,15 @@ class DecoupledHeadGroupNormLateShuffle(nn.Module):
             elif isinstance(module, nn.GroupNorm):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
-        nn.init.constant_(self.objectness_up[-1].bias, OBJECTNESS_BIAS)
-        nn.init.constant_(self.classifier_up[-1].bias, CLASSIFIER_BIAS)
-        nn.init.constant_(self.size_up[-1].bias, LENGTH_BIAS)
+        for late_shuffle, bias in (
+            (self.objectness_up, OBJECTNESS_BIAS),
+            (self.classifier_up, CLASSIFIER_BIAS),
+            (self.size_up, LENGTH_BIAS),
+        ):
+            output_conv = late_shuffle[-1]
+            if not isinstance(output_conv, nn.Conv2d) or output_conv.bias is None:
+                raise TypeError(f"A late shuffle must end in a biased Conv2d, got {output_conv}.")
+            nn.init.constant_(output_conv.bias, bias)
 
     def forward(self, features: torch.Tensor) -> CircleNetOutputs:
         """Predict the stride-2 maps.

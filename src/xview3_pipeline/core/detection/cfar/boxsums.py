@@ -63,7 +63,8 @@ def _box_sums(a: np.ndarray, sizes: Sequence[int], axis: int, lo: int, hi: int) 
         for k, n in enumerate(sizes):
             if n & p:
                 seg = take(level, starts[k], starts[k] + n_out)
-                outs[k] = seg.copy() if outs[k] is None else np.add(outs[k], seg)
+                done = outs[k]
+                outs[k] = seg.copy() if done is None else np.add(done, seg)
                 starts[k] += p
         if 2 * p > n_max:
             break

@@ -108,7 +108,7 @@ class CircleNetEnsemble(nn.Module):
         self.models = nn.ModuleList(models)
         self.flip_tta = bool(flip_tta)
         self.flip_offset_correction = bool(flip_offset_correction)
-        self.stride = int(stride or getattr(models[0], "output_stride", 2))
+        self.stride = int(stride) if stride else int(getattr(models[0], "output_stride", 2))
 
     def extra_repr(self) -> str:
         """Settings shown by ``repr``."""

@@ -233,7 +233,12 @@ class _TileRunner:
         self.model_fn = _prepare_model(model_fn, config, self.device)
         self.normalize = build_normalization(config.normalization)
         self.grid, self.config = grid, config
-        self.stats = {"tiles": grid.n_tiles, "tiles_run": 0, "tiles_skipped": 0, "forward_calls": 0}
+        self.stats: dict[str, float] = {
+            "tiles": grid.n_tiles,
+            "tiles_run": 0,
+            "tiles_skipped": 0,
+            "forward_calls": 0,
+        }
 
     def band(self, row0: int, raw: np.ndarray, sink: Sink, scene_id: str) -> int:
         """Run the tiles of one band ``(2, T, Wr)``; returns the number of tiles done."""
