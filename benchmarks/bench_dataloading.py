@@ -6,7 +6,7 @@ have produced the scene index, labels and fold table of the synthetic data::
     python benchmarks/bench_dataloading.py [--crops 256 512] [--workers 0 2] [--batches 40]
 
 Builds :class:`CircleNetCropDataset` over the fold-0 training scenes of
-``data/01_raw/xview3`` with the seed augmentations and the sigmoid normalisation, and
+``data/01_raw/xview3`` with the winner's augmentations and the sigmoid normalisation, and
 times batches of 8 through a ``DataLoader`` for every (crop size, num_workers) pair. The
 first ``--warmup`` batches (worker start-up, file opening) are excluded. Writes
 ``dataloading.csv`` with seconds per batch (mean, median, max) and samples per second.
@@ -46,7 +46,7 @@ def bench(
         scenes,
         labels,
         None,  # shorelines from the scene index's shoreline_path column
-        None,  # default sampler settings (seed code: object_crop_p 0.8, balanced weighting)
+        None,  # default sampler settings (the winner's code: object_crop_p 0.8, balanced weighting)
         CircleNetCoder(CoderConfig(stride=2)),
         augmentations=build_augmentations("seed"),
         crop_size=crop,

@@ -136,12 +136,12 @@ def test_full_coverage_every_pixel(h: int, w: int) -> None:
 def test_winner_coverage_reproduces_uncovered_border() -> None:
     h, w, t, s = 250, 380, 128, 96
 
-    def seed_uncovered(length: int) -> int:
+    def winner_uncovered(length: int) -> int:
         padded = math.ceil(length / t) * t
         n = (padded - t) // s + 1
         return max(0, length - ((n - 1) * s + t))
 
-    assert seed_uncovered(h) == 26 and seed_uncovered(w) == 60
+    assert winner_uncovered(h) == 26 and winner_uncovered(w) == 60
     grid = TileGrid.build(h, w, t, s, coverage="winner")
     assert (grid.uncovered_rows, grid.uncovered_cols) == (26, 60)
     count = coverage_count(grid)
@@ -215,7 +215,7 @@ def plant(vv: np.ndarray, rows: list[int], cols: list[int], db: list[float] | fl
 
 
 @pytest.mark.parametrize("flip_tta", [False, True])
-def test_peak_near_border_found_where_seed_misses(tmp_path: Path, flip_tta: bool) -> None:
+def test_peak_near_border_found_where_winner_misses(tmp_path: Path, flip_tta: bool) -> None:
     vv = background(250, 380)
     plant(vv, [247, 60, 3], [377, 101, 2], [5.0, 8.0, 2.0])
     scene = write_sar(tmp_path, vv)
@@ -227,8 +227,8 @@ def test_peak_near_border_found_where_seed_misses(tmp_path: Path, flip_tta: bool
     np.testing.assert_allclose(
         full.set_index("detect_scene_row").loc[247, ["x", "y"]], [377, 247], atol=1e-4
     )
-    seed = predict_scene(ens, scene, config(tile_size=128, step=96, coverage="winner"))
-    assert set(zip(seed.detect_scene_row, seed.detect_scene_column, strict=True)) == {
+    winner = predict_scene(ens, scene, config(tile_size=128, step=96, coverage="winner"))
+    assert set(zip(winner.detect_scene_row, winner.detect_scene_column, strict=True)) == {
         (60, 101),
         (3, 2),
     }
@@ -352,12 +352,12 @@ def test_flip_equivariant_model_same_with_and_without_tta(tmp_path: Path) -> Non
     model = CentroidModel()
     plain = CircleNetEnsemble([model], flip_tta=False)(x)
     tta = CircleNetEnsemble([model], flip_tta=True)(x)
-    seed = CircleNetEnsemble([model], flip_tta=True, flip_offset_correction=False)(x)
+    winner = CircleNetEnsemble([model], flip_tta=True, flip_offset_correction=False)(x)
     for a, b in zip(plain, tta, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
-    for a, b in zip(plain[:4], seed[:4], strict=True):
+    for a, b in zip(plain[:4], winner[:4], strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
-    assert (seed[4][:, 0] - plain[4][:, 0]).abs().max() > 0.2
+    assert (winner[4][:, 0] - plain[4][:, 0]).abs().max() > 0.2
 
     vv = background(128, 192)
     plant(vv, [40, 61], [100, 101], [5.0, 7.0])  # even and odd column
@@ -365,13 +365,14 @@ def test_flip_equivariant_model_same_with_and_without_tta(tmp_path: Path) -> Non
     cfg = config(tile_size=128, step=96)
     out_plain = predict_scene(CircleNetEnsemble([model], flip_tta=False), scene, cfg)
     out_tta = predict_scene(CircleNetEnsemble([model], flip_tta=True), scene, cfg)
-    out_seed = predict_scene(
+    out_winner = predict_scene(
         CircleNetEnsemble([model], flip_tta=True, flip_offset_correction=False), scene, cfg
     )
     pd.testing.assert_frame_equal(out_plain, out_tta, check_exact=False, atol=1e-5, rtol=0)
     np.testing.assert_allclose(out_tta.sort_values("y").x, [100, 101], atol=1e-4)
-    np.testing.assert_allclose(out_seed.sort_values("y").x, [100.5, 100.5], atol=1e-4)  # seed bias
-    np.testing.assert_allclose(out_seed.sort_values("y").y, [40, 61], atol=1e-4)
+    # Uncorrected flipped offsets bias every x by half a pixel.
+    np.testing.assert_allclose(out_winner.sort_values("y").x, [100.5, 100.5], atol=1e-4)
+    np.testing.assert_allclose(out_winner.sort_values("y").y, [40, 61], atol=1e-4)
 
 
 def test_subpixel_object_recovered_with_flip_correction(tmp_path: Path) -> None:
@@ -383,12 +384,12 @@ def test_subpixel_object_recovered_with_flip_correction(tmp_path: Path) -> None:
     cfg = config(tile_size=128, step=128)
     model = CentroidModel()
     fixed = predict_scene(CircleNetEnsemble([model], flip_tta=True), scene, cfg)
-    seed = predict_scene(
+    winner = predict_scene(
         CircleNetEnsemble([model], flip_tta=True, flip_offset_correction=False), scene, cfg
     )
-    assert len(fixed) == len(seed) == 1
+    assert len(fixed) == len(winner) == 1
     assert abs(fixed.x[0] - cx) < 0.5 and abs(fixed.y[0] - cy) < 0.5
-    assert abs(fixed.x[0] - cx) < abs(seed.x[0] - cx)
+    assert abs(fixed.x[0] - cx) < abs(winner.x[0] - cx)
     # A single mirrored pass, flipped back and corrected, decodes to the same centre.
     x = torch.from_numpy((1 / (1 + np.exp(-0.18 * (vv + 20))))[None, None].repeat(2, 1))
     x = x.float()

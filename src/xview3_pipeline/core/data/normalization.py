@@ -7,10 +7,10 @@ keeps NaN (nodata) as NaN. Non-finite pixels are zeroed later, after augmentatio
 Registered names (:data:`NORMALIZATIONS`):
 
 * ``"sigmoid"`` (default): ``sigmoid((dB - midpoint) · temperature)`` with midpoint −20 dB
-  and temperature 0.18 — the seed's ``SigmoidNormalization``, hard-coded in the winning
+  and temperature 0.18 — the winner's ``SigmoidNormalization``, hard-coded in the winning
   Docker inference. −40 dB → 0.027, −30 → 0.142, −20 → 0.5, −10 → 0.858, 0 → 0.973.
 * ``"divide"``: ``dB / scale`` with scale 50 — ``A.Normalize(mean=0, std=50)``, the Hydra
-  default of the seed's training config (``configs/normalization/default.yaml``).
+  default of the winner's training config (``configs/normalization/default.yaml``).
 * ``"linear"``: ``(dB + offset) / scale`` with offset 40 and scale 15: −40 dB → 0,
   −25 dB → 1, 0 dB → 2.67; unclipped.
 
@@ -78,7 +78,7 @@ def sigmoid_normalize(db: ArrayT, midpoint: float = -20.0, temperature: float = 
 
 @dataclass(frozen=True)
 class SigmoidNormalization:
-    """The seed's sigmoid normalisation (default); see :func:`sigmoid_normalize`.
+    """The winner's sigmoid normalisation (default); see :func:`sigmoid_normalize`.
 
     Attributes:
         midpoint: dB value mapped to 0.5 (−20 dB).
@@ -95,7 +95,7 @@ class SigmoidNormalization:
 
 @dataclass(frozen=True)
 class DivideNormalization:
-    """``dB / scale`` (the seed's Hydra default, ``A.Normalize(mean=0, std=50)``).
+    """``dB / scale`` (the winner's Hydra default, ``A.Normalize(mean=0, std=50)``).
 
     Attributes:
         scale: Divisor in dB (50): −50 dB → −1, 0 dB → 0.

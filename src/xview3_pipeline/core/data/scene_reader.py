@@ -40,7 +40,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Channel order of every image read here, as in the seed (``channels: [vh, vv]``).
+#: Channel order of every image read here, as in the winner's code (``channels: [vh, vv]``).
 CHANNELS: tuple[str, str] = ("vh", "vv")
 
 

@@ -92,7 +92,7 @@ def candidate_table(
     """A candidate table with :data:`DETECTION_COLUMNS` from flat arrays.
 
     The detection pixel is the centre cast to ``int64`` (truncated toward zero, as the
-    seed; the same as ``floor`` for the non-negative centres of a scene).
+    winner's code; the same as ``floor`` for the non-negative centres of a scene).
 
     Args:
         scene_ids: ``(n,)`` scene id of each row.

@@ -1,4 +1,4 @@
-"""The CircleNet coder (the seed's ``MultilabelCircleNetCoder``) with one fixed config.
+"""The CircleNet coder (the winner's ``MultilabelCircleNetCoder``) with one fixed config.
 
 :func:`~xview3_pipeline.core.encoding.targets.encode_targets` (numpy, one image) and
 :func:`~xview3_pipeline.core.encoding.decoding.decode` (torch, batched) are the functional

@@ -14,7 +14,7 @@ __all__ = ["CoderConfig", "output_shape"]
 
 @dataclass(frozen=True)
 class CoderConfig:
-    """Settings of the CircleNet coder (seed defaults: the b4/b5 models).
+    """Settings of the CircleNet coder (the winner's defaults: the b4/b5 models).
 
     Attributes:
         stride: Output stride ``s``: input pixels per output pixel.
@@ -26,10 +26,10 @@ class CoderConfig:
             objectness map instead of a Gaussian.
         ignore_low_confidence_labels: LOW objects get unknown vessel, fishing and length.
         max_objects: Decoding keeps at most this many peaks per image (top-K).
-        min_objectness: Decoding drops peaks with objectness below this (seed inference
-            used 0.3; 0 keeps all top-K).
-        length_clip_m: ``(min, max)`` metres to clip decoded lengths to; ``None`` (the
-            seed) does not clip.
+        min_objectness: Decoding drops peaks with objectness below this (the winner's
+            inference used 0.3; 0 keeps all top-K).
+        length_clip_m: ``(min, max)`` metres to clip decoded lengths to; ``None`` (as the
+            winner) does not clip.
         nms_kernel: Max-pool NMS window in output pixels.
     """
 

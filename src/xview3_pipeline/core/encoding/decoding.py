@@ -90,7 +90,7 @@ def detections_to_frame(
     """Flatten batched detections into a candidate table.
 
     Pixel columns are the float centres (plus ``offsets``) cast with ``astype(int)``, i.e.
-    truncated toward zero, as the seed (the same as ``floor`` for non-negative centres).
+    truncated toward zero, as the winner's code (the same as ``floor`` for non-negative centres).
 
     Args:
         detections: ``(B, K)`` detections.

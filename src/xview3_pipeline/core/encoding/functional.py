@@ -40,11 +40,11 @@ def gaussian_kernel(radius: int, sigma: float | None = None) -> np.ndarray:
     Args:
         radius: Kernel radius ``r`` in output pixels; the kernel is ``(2r + 1, 2r + 1)``.
         sigma: Standard deviation in output pixels; ``(2r + 1) / 6`` when ``None``
-            (``7 / 6`` for ``r = 3``, as the seed).
+            (``7 / 6`` for ``r = 3``, as the winner's code).
 
     Returns:
         ``(2r + 1, 2r + 1)`` float32 ``exp(-(dx² + dy²) / (2σ²))``, exactly 1.0 at the
-        centre; values below ``eps * max`` are set to 0 (as the seed).
+        centre; values below ``eps * max`` are set to 0 (as the winner's code).
     """
     if radius < 0:
         raise ValueError(f"gaussian_kernel: radius must be >= 0, got {radius}.")

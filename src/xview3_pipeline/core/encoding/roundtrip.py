@@ -1,6 +1,6 @@
 """Encode → decode round trip of ground truth: how much localisation a stride loses.
 
-The seed justified output stride 2 with this measurement (README: F1 0.9672 at stride 16,
+The winner justified output stride 2 with this measurement (README: F1 0.9672 at stride 16,
 0.9948 at 8, 0.9997 at 4, 0.9999 at 2, 1.0 at 1). Ground truth is encoded into objectness
 and offset targets, the targets are decoded as if they were predictions, and the peaks
 are scored with the official matching (:func:`~xview3_pipeline.core.metric.matching.match_points`,
@@ -221,7 +221,7 @@ def roundtrip_f1(
     disc with ``ignore_low_confidence_detections``, which also hides HIGH/MEDIUM peaks
     within ``heatmap_radius`` cells of it, or a Gaussian otherwise) and scores as the
     official metric (predictions matched to LOW truth are dropped); with ignore discs
-    F1 < 1 is then possible even at stride 1. The seed's README table ("all ground truth
+    F1 < 1 is then possible even at stride 1. The winner's README table ("all ground truth
     encoded") is closest to ``include_low=True`` with the ignore disc off.
 
     Args:

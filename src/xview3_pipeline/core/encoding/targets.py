@@ -1,24 +1,24 @@
-"""CircleNet target encoding (the seed's ``MultilabelCircleNetCoder``, encoding half).
+"""CircleNet target encoding (the winner's ``MultilabelCircleNetCoder``, encoding half).
 
 One strategy per target, no string dispatch: a fixed-radius Gaussian objectness heatmap
 ("umich"), filled discs for vessel / fishing / length ("circle"), and a sub-pixel offset at
 the peak.
 
-Conventions (differences from the seed are marked):
+Conventions (differences from the winner's code are marked):
 
 * Maps have shape ``(ceil(H / s), ceil(W / s))``: a partial last row/column of cells is
-  kept, and objects whose centre falls in it are encoded like any other. The seed used
+  kept, and objects whose centre falls in it are encoded like any other. The winner used
   ``H // s`` (its crops are always multiples of the stride, where both agree; an object in
   a dropped partial cell would have crashed its offset write).
 * Objects whose centre lies outside ``[0, W) × [0, H)`` (or is not finite) are skipped;
   objects inside paint whatever part of their kernel falls inside the map.
 * Drawing order: LOW → MEDIUM → HIGH, by descending length within each group, unknown (NaN)
-  length last within its group (the seed filled NaN with 0 before sorting, the same
-  order). Ties keep the input order (stable sort; the seed's ``argsort`` was not stable).
+  length last within its group (the winner filled NaN with 0 before sorting, the same
+  order). Ties keep the input order (stable sort; the winner's ``argsort`` was not stable).
   Every map is merged with ``max`` except the offset, which is last-writer-wins, so the
   order only decides the offset of objects sharing an output cell.
 * LOW ignore discs (value 255) and Gaussians (≤ 1) are both merged by ``max``, so 255 wins
-  wherever a disc is painted, whatever the order, as in the seed. A HIGH/MEDIUM object
+  wherever a disc is painted, whatever the order, as in the winner's code. A HIGH/MEDIUM object
   whose peak lies within ``heatmap_radius`` cells of a LOW one therefore loses its peak.
 """
 
@@ -152,7 +152,7 @@ class ObjectTargets:
 def object_targets(
     objects: ObjectLabels, image_shape: tuple[int, int], config: CoderConfig
 ) -> ObjectTargets:
-    """The targets of each object inside an image, in the seed's drawing order.
+    """The targets of each object inside an image, in the winner's drawing order.
 
     Objects whose centre is outside ``[0, W) x [0, H)`` or not finite are skipped. LOW
     objects lose their labels when ``ignore_low_confidence_labels``. The order is LOW,

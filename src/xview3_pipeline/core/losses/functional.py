@@ -32,7 +32,7 @@ def reduced_focal_loss_map(
         y == ignore_index: 0
 
     ``log p`` and ``log(1 - p)`` are ``logsigmoid(logits)`` and ``logsigmoid(-logits)``,
-    finite for any logit (no clamping, the seed's ``eps=0``).
+    finite for any logit (no clamping, the winner's ``eps=0``).
 
     Args:
         logits: ``(B, 1, h, w)`` objectness logits.

@@ -1,6 +1,6 @@
 """U-Net decoder from encoder strides 4-32 to a stride-4 map.
 
-Rebuilds pytorch-toolbelt's ``UNetDecoder`` as the seed configured it: each stage
+Rebuilds pytorch-toolbelt's ``UNetDecoder`` as the winner configured it: each stage
 upsamples the deeper map by 2, concatenates the encoder skip and applies a block. For B4
 (encoder channels 32, 56, 160, 448; decoder 256, 384, 512) the channels flow
 448 -> 112 + 160 -> 512 -> 128 + 56 -> 384 -> 96 + 32 -> 256.

@@ -1,9 +1,9 @@
 """timm feature encoders with an ``in_channels``-channel stem and local-only weights.
 
 timm is used directly (``features_only=True``) rather than through smp's ``tu-`` encoders:
-the seed used timm features at strides 4-32 only (smp adds stride-1 and stride-2 maps the
+the winner used timm features at strides 4-32 only (smp adds stride-1 and stride-2 maps the
 decoder never reads), and timm/smp adapt a 3-channel stem to 2 channels by repeating and
-rescaling it by 3/2, whereas the seed kept the first two input slices unchanged
+rescaling it by 3/2, whereas the winner kept the first two input slices unchanged
 (:func:`adapt_input_channels`).
 """
 
@@ -33,7 +33,7 @@ def adapt_input_channels(
     Every 4-D weight whose shape differs from the model's only in dimension 1 (input
     channels) and has at least as many input channels keeps its first slices, e.g. a
     3-channel RGB stem ``(C, 3, k, k)`` becomes ``(C, 2, k, k)`` for ``[VH, VV]`` input,
-    without rescaling (as ``make_n_channel_input`` of pytorch-toolbelt did for the seed).
+    without rescaling (as ``make_n_channel_input`` of pytorch-toolbelt did for the winner).
 
     Args:
         state_dict: Pretrained tensors by name.

@@ -1,7 +1,7 @@
 """Blending tile outputs: the pyramid weight and the band accumulator.
 
 The blending weight (:func:`pyramid_weight`) is toolbelt's
-``compute_pyramid_patch_weight_loss``, evaluated on the tile's *output* grid (the seed's
+``compute_pyramid_patch_weight_loss``, evaluated on the tile's *output* grid (the winner's
 merger works on the stride-2 maps): ``W = α · De / (Dc + De)``, ``Dc`` the distance from a
 pixel centre to the tile centre, ``De`` the distance to the nearest tile edge (toolbelt's
 exact form: ``sqrt(d² + 0.25)`` per axis, ``d`` from the pixel centre, minimum over the two
@@ -9,7 +9,7 @@ axes), ``α`` normalising the mean weight to 1. It is positive everywhere.
 
 :class:`BandAccumulator` holds ``Σ w · map`` of the six maps and ``Σ w`` for a window of
 output rows; rows that no later tile can reach are finalised (sum / weights, 0 where no
-tile contributed, the seed's NaN → 0) and shifted out.
+tile contributed, the winner's NaN → 0) and shifted out.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _pyramid_weight_cached(height: int, width: int) -> np.ndarray:
 
 
 def pyramid_weight(height: int, width: int | None = None) -> np.ndarray:
-    """The seed's (toolbelt's) pyramid blending weight of a tile.
+    """The winner's (toolbelt's) pyramid blending weight of a tile.
 
     Args:
         height: Tile rows (at the resolution the weight is applied: the output stride).

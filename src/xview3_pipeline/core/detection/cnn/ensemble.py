@@ -1,6 +1,6 @@
 """Model ensemble with left-right flip TTA, and its export as one ``torch.export`` artefact.
 
-The seed traced ``TTA(Ensemble(Sigmoid(model)))`` with ``torch.jit.trace``. Here
+The winner traced ``TTA(Ensemble(Sigmoid(model)))`` with ``torch.jit.trace``. Here
 :class:`CircleNetEnsemble` is that module: sigmoid on objectness / vessel / fishing per
 model, then the mean over models; length (log space) and offsets averaged raw; optional
 ``fliplr`` TTA around it.
@@ -16,7 +16,7 @@ convention: ``cell = floor(cx / s)``, ``dx = cx / s - cell``). Mirroring the inp
 in ``(-1/s, 1 - 1/s]``: the flipped peak lands in the unflipped cell ``floor(cx / s)``
 when ``dx <= 1 - 1/s`` (every integer pixel position, i.e. every label, at ``s = 2``) and
 one cell to the right otherwise, with a negative corrected offset. ``1 - dx'`` would be
-right only for pixel-area coordinates (mirror ``cx → W - cx``). The seed stored ``dx'``
+right only for pixel-area coordinates (mirror ``cx → W - cx``). The winner stored ``dx'``
 unchanged (``flip_offset_correction=False``): averaged with the unflipped pass this biases
 every x by up to ±0.5 px (``(dx + 0.5 - dx) / 2 = 0.25`` instead of ``dx``).
 
@@ -26,7 +26,7 @@ and raw weight bytes, so :func:`load_exported` needs only torch, no model code.
 ``torch.export.load`` falls back to ``pickle`` for tensor subclasses, custom objects and
 example inputs it cannot load with ``weights_only=True``; :func:`load_exported` inspects the
 archive first and refuses any such entry, so loading never unpickles arbitrary objects.
-``torch.jit.trace`` (the seed's choice) is deprecated in torch 2.14 and is not used.
+``torch.jit.trace`` (the winner's choice) is deprecated in torch 2.14 and is not used.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def flip_offset_x(offset_x: torch.Tensor, stride: int) -> torch.Tensor:
 
 
 class CircleNetEnsemble(nn.Module):
-    """Mean of CircleNets with optional left-right flip TTA (the seed's traced module).
+    """Mean of CircleNets with optional left-right flip TTA (the winner's traced module).
 
     Args:
         models: CircleNets (or modules with the same output: a :class:`CircleNetOutputs`
@@ -86,7 +86,7 @@ class CircleNetEnsemble(nn.Module):
             raw maps at the output stride).
         flip_tta: Also run on the mirrored input, flip the outputs back and average.
         flip_offset_correction: Map the flipped pass's x offset through
-            :func:`flip_offset_x`; ``False`` keeps the seed's uncorrected offsets.
+            :func:`flip_offset_x`; ``False`` keeps the winner's uncorrected offsets.
         stride: Output stride; by default the first model's ``output_stride`` or 2.
 
     Example:

@@ -7,7 +7,7 @@ tiles of ``T`` pixels and a step ``S <= T``:
   one is moved back to end at the border (its start ``L - T``, rounded *up* to the output
   stride so that every tile's output grid lines up with the scene's), as torchgeo's
   ``tile_to_chips`` does. Every pixel is covered. A scene smaller than a tile gets one tile
-  at 0 that reaches past the border (read as nodata, i.e. zero input, as the seed's padding).
+  at 0 that reaches past the border (read as nodata, i.e. zero input, as the winner's padding).
   With an odd ``L`` the last tile reaches one pixel past the border: a tile cannot both
   start on the stride grid and end at an odd border.
 * ``"winner"`` (formerly ``"seed"``): the winning solution's grid. The scene is zero-padded to a multiple of ``T`` (``Lp``) and
