@@ -45,6 +45,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from kedro.io.core import AbstractDataset, DatasetError
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ SCENE_ERROR_POLICIES = ("continue", "raise")
 #: Length of the fingerprint prefix that names a folder.
 FINGERPRINT_PREFIX = 16
 
+_INPUTS_KEY = b"xview3_pipeline.inputs"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{16,}$")
 
@@ -97,12 +100,16 @@ class SceneJob:
         fingerprint: Hex digest of the detector (weights and settings) that runs it.
         source: The scene's file or folder, named when the scene fails.
         run: Computes the scene's candidate table.
+        inputs: Signature of the scene's input files (e.g. sizes and modification
+            times, hashed); a stored frame is reused only when it was computed from
+            inputs with the same signature.
     """
 
     scene_id: str
     fingerprint: str
     source: str
     run: Callable[[], pd.DataFrame]
+    inputs: str = ""
 
 
 @dataclass(frozen=True)
@@ -376,7 +383,7 @@ class CandidateSetDataset(AbstractDataset[CandidateJobs, CandidateSet]):
             )
         entries: dict[str, dict[str, Any]] = {}
         failed: dict[str, dict[str, str]] = {}
-        done = {j.scene_id for j in data.jobs if self._scene_file(j).is_file()}
+        done = {j.scene_id for j in data.jobs if self._reusable(j)}
         for job in data.jobs:
             if job.scene_id in done:
                 logger.info(
@@ -388,7 +395,7 @@ class CandidateSetDataset(AbstractDataset[CandidateJobs, CandidateSet]):
             if isinstance(result, SceneFailure):
                 failed[job.scene_id] = {"source": result.source, "error": result.error}
                 continue
-            _write_atomic(self._scene_file(job), partial(_to_parquet, result))
+            _write_atomic(self._scene_file(job), partial(_to_parquet, result, job.inputs))
             entries[job.scene_id] = self._entry(job)
         self._publish(data.detector, entries, failed)
         logger.info(
@@ -398,6 +405,24 @@ class CandidateSetDataset(AbstractDataset[CandidateJobs, CandidateSet]):
             len(done),
             len(failed),
         )
+
+    def _reusable(self, job: SceneJob) -> bool:
+        """Whether the job's frame is stored, from inputs with the job's signature."""
+        path = self._scene_file(job)
+        if not path.is_file():
+            return False
+        try:
+            metadata = pq.read_schema(path).metadata or {}
+        except (OSError, pa.ArrowException) as exc:
+            logger.warning("Scene %s: unreadable stored candidates %s (%s); detecting again.",
+                           job.scene_id, path, exc)
+            return False
+        stored = metadata.get(_INPUTS_KEY, b"").decode()
+        if stored != job.inputs:
+            logger.info("Scene %s: its input files changed since %s; detecting again.",
+                        job.scene_id, path)
+            return False
+        return True
 
     def _scene_file(self, job: SceneJob) -> Path:
         return self._path / job.fingerprint[:FINGERPRINT_PREFIX] / f"{job.scene_id}.parquet"
@@ -435,5 +460,8 @@ class CandidateSetDataset(AbstractDataset[CandidateJobs, CandidateSet]):
         return {"path": str(self._path), "prune": self._prune}
 
 
-def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_parquet(path, index=False)
+def _to_parquet(frame: pd.DataFrame, inputs: str, path: Path) -> None:
+    """Write ``frame`` with the signature of its inputs in the file's metadata."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = {**(table.schema.metadata or {}), _INPUTS_KEY: inputs.encode()}
+    pq.write_table(table.replace_schema_metadata(metadata), path)
