@@ -2,7 +2,7 @@
 
 The winner's final ("leaky") folds are ``StratifiedGroupKFold(4, shuffle=True,
 random_state=42)`` over the object rows of validation.csv, grouped by scene and stratified
-by near-shore (``stratify_by=("near_shore",)`` reproduces it); the b5 model added the
+by near-shore (``stratify_by="winner"``, the same as ``("near_shore",)``, reproduces it); the b5 model added the
 train.csv scenes not in the holdout, folded the same way on their own (stratified by
 ``is_fishing`` with unknown as a class) at sample weight 0.25. Grouping by location
 (``group_by="location"``) gives leak-free folds instead.
@@ -54,6 +54,8 @@ HoldoutMethod = Literal["first", "random", "most_objects"]
 STRATIFY_COLUMNS: Mapping[str, str] = MappingProxyType(
     {"fishing": "is_fishing", "near_shore": "is_near_shore", "vessel": "is_vessel"}
 )
+#: Named stratifications: ``winner`` is the winning solution's (near-shore only).
+STRATIFY_PRESETS: Mapping[str, tuple[str, ...]] = MappingProxyType({"winner": ("near_shore",)})
 #: Splits that have label files and can feed training or the holdout.
 LABELLED_SPLITS: tuple[str, ...] = tuple(LABEL_FILES)
 #: Fold number of the private holdout.
@@ -99,8 +101,10 @@ class FoldConfig:
         seed: Random seed of ``StratifiedGroupKFold`` and of ``holdout_method="random"``.
         group_by: ``"scene"`` (the winner's leaky folds) or ``"location"`` (leak-free).
         stratify_by: Flags combined into the stratification class, from ``"fishing"``,
-            ``"near_shore"``, ``"vessel"``; ``("near_shore",)`` reproduces the winner's
-            validation folds; empty means group k-fold without stratification.
+            ``"near_shore"``, ``"vessel"``, or the name of a preset
+            (:data:`STRATIFY_PRESETS`): ``"winner"`` (the same as ``("near_shore",)``)
+            reproduces the winner's validation folds; empty means group k-fold without
+            stratification.
         label_sources: Labelled split -> sample weight (> 0) of its objects in training.
             ``{"validation": 1.0}`` is the winner's default, ``{"validation": 1.0,
             "train": 0.25}`` the b5 recipe.
@@ -128,10 +132,13 @@ class FoldConfig:
         _check_int("seed", self.seed, 0)
         _check_choice("group_by", self.group_by, get_args(GroupBy))
         if isinstance(self.stratify_by, str):
-            raise ValueError(
-                f"FoldConfig.stratify_by must be a list of flags, got the string "
-                f"{self.stratify_by!r}; write e.g. [{self.stratify_by!r}]."
-            )
+            if self.stratify_by not in STRATIFY_PRESETS:
+                raise ValueError(
+                    f"FoldConfig.stratify_by must be a list of flags from "
+                    f"{list(STRATIFY_COLUMNS)} or one of {list(STRATIFY_PRESETS)}, got the "
+                    f"string {self.stratify_by!r}; write e.g. [{self.stratify_by!r}]."
+                )
+            object.__setattr__(self, "stratify_by", STRATIFY_PRESETS[self.stratify_by])
         stratify_by = tuple(self.stratify_by)
         for flag in stratify_by:
             _check_choice("stratify_by item", flag, tuple(STRATIFY_COLUMNS))

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xview3_pipeline.core.config import check_keys
+from xview3_pipeline.core.config import check_keys, resolve_alias
+from xview3_pipeline.core.data.augmentations import AUGMENTATION_PRESET_ALIASES
+from xview3_pipeline.core.data.sampler import OBJECT_WEIGHTING_ALIASES
 
 
 def _from_dict(cls: type, values: Mapping[str, Any] | None) -> Any:
@@ -24,10 +26,11 @@ class DataConfig:
         epoch_samples: Crops drawn per epoch over all devices (seed: 16,536).
         num_workers: DataLoader worker processes.
         normalization: Name of the dB normalisation (``sigmoid`` is the seed's).
-        augmentations: Name of the augmentation set (``seed``, ``light``, ``none``).
+        augmentations: Name of the augmentation set (``winner``, ``light``, ``none``;
+            ``seed`` is the old spelling of ``winner``, accepted for one release).
         object_crop_p: Probability of an object-centred crop (seed code 0.8, README 0.9).
-        object_weighting: How the centre object is chosen (``balanced``, ``seed_code``,
-            ``uniform``).
+        object_weighting: How the centre object is chosen (``balanced``, ``winner``,
+            ``uniform``; ``seed_code`` is the old spelling of ``winner``).
         val_tile_size: Side of the non-overlapping validation tiles, pixels (seed: 2048).
         val_batch_size: Validation tiles per batch.
     """
@@ -37,11 +40,19 @@ class DataConfig:
     epoch_samples: int = 512
     num_workers: int = 2
     normalization: str = "sigmoid"
-    augmentations: str = "seed"
+    augmentations: str = "winner"
     object_crop_p: float = 0.8
     object_weighting: str = "balanced"
     val_tile_size: int = 512
     val_batch_size: int = 2
+
+    def __post_init__(self) -> None:
+        for name, aliases in (
+            ("augmentations", AUGMENTATION_PRESET_ALIASES),
+            ("object_weighting", OBJECT_WEIGHTING_ALIASES),
+        ):
+            value = resolve_alias(getattr(self, name), aliases, what=f"training.data.{name}")
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True)

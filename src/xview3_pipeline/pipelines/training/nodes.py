@@ -30,7 +30,8 @@ def train_fold(
         labels: Validated labels.
         raw_root: Root of the xView3 layout (for the shoreline files).
         parameters: The shared ``training`` block (``parameters_training.yml``).
-        fold: This namespace's fold ``k`` (``params:fold_k.fold``).
+        fold: This namespace's fold ``k`` (the dataset ``fold_k.fold``, checked against
+            ``folds.n_folds`` and the fold table by ``fold_k.check_fold_node``).
 
     Returns:
         The best model, its per-epoch history and a plot of the curves.
