@@ -7,17 +7,16 @@ from xview3_pipeline.pipelines.training.pipeline import create_ensemble_pipeline
 
 #: Stages that ``kedro run`` runs by default, in order. ``synthetic_data`` is not among
 #: them: it writes a dataset into the raw root, which a user with the real xView3 data
-#: never wants to happen implicitly.
+#: never wants to happen implicitly. ``evaluation`` holds ``inference``, ``tuning`` and
+#: ``submission`` (the ``cnn`` namespace) and ``cfar_baseline`` (the ``cfar`` namespace),
+#: which stay registered under those names.
 DEFAULT_STAGES = (
     "ingestion",
     "locations",
     "folds",
     "encoding",
     "training",
-    "inference",
-    "tuning",
-    "submission",
-    "cfar_baseline",
+    "evaluation",
 )
 
 

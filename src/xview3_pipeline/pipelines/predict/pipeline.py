@@ -81,22 +81,30 @@ def create_pipeline(detector: str | None = None, **kwargs: object) -> Pipeline:
     """
     detector = detector or configured_detector()
     build = detector_pipeline(detector).only_nodes(f"{detector}.build_detector_node")
-    predict = Node(
-        func=predict_folder,
-        inputs={
-            "detector": f"{detector}.detector",
-            "thresholds": f"{detector}.best_thresholds",
-            "predict_root": "params:predict_root",
-            "detection": "params:detection",
-            "chosen": "predict_chosen_detector",
-        },
-        outputs=["predictions", "predictions_geo", "predict_failed_scenes"],
-        name="predict_folder_node",
+    nodes = [
+        Node(
+            func=_chosen,
+            inputs=["params:predict", "params:predict_method"],
+            outputs="chosen_detector",
+            name="resolve_predict_detector_node",
+        ),
+        Node(
+            func=predict_folder,
+            inputs={
+                "detector": "detector",
+                "thresholds": "best_thresholds",
+                "predict_root": "params:predict_root",
+                "detection": "params:detection",
+                "chosen": "chosen_detector",
+            },
+            outputs=["predictions", "predictions_geo", "predict_failed_scenes"],
+            name="predict_folder_node",
+        ),
+    ]
+    predict = Pipeline(
+        Pipeline(nodes),
+        namespace=detector,
+        outputs={"predictions", "predictions_geo", "predict_failed_scenes"},
+        parameters={"params:predict", "params:predict_method", "params:predict_root", "params:detection"},
     )
-    chosen = Node(
-        func=_chosen,
-        inputs=["params:predict", "params:predict_method"],
-        outputs="predict_chosen_detector",
-        name="resolve_predict_detector_node",
-    )
-    return build + Pipeline([chosen, predict])
+    return build + predict

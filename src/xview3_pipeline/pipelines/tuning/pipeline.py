@@ -6,9 +6,14 @@ Kept as a name for ``kedro run --pipelines tuning``: the ``tune`` node of
 
 from kedro.pipeline import Pipeline
 
-from xview3_pipeline.pipelines.evaluation.pipeline import TUNE, evaluation_steps
-
 
 def create_pipeline(**kwargs: object) -> Pipeline:
     """Tune the CNN's thresholds on the private holdout (``cnn.best_thresholds``)."""
+    # Imported here: the evaluation nodes import this package's nodes (``tune``), and
+    # importing the package runs this module first.
+    from xview3_pipeline.pipelines.evaluation.pipeline import (  # noqa: PLC0415
+        TUNE,
+        evaluation_steps,
+    )
+
     return evaluation_steps("cnn", TUNE)
