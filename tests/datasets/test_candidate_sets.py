@@ -164,3 +164,22 @@ def test_thresholds_dataset_loads_none_until_saved(tmp_path: Path) -> None:
     assert ThresholdsDataset(filepath=path, version=Version(None, None)).load() == {
         "objectness": 0.4
     }
+
+
+def test_changed_inputs_are_detected_again(tmp_path: Path) -> None:
+    dataset = CandidateSetDataset(path=str(tmp_path))
+    calls: list[str] = []
+
+    def jobs(inputs: str) -> CandidateJobs:
+        return CandidateJobs(
+            tuple(
+                SceneJob(s, FP_A, f"raw/{s}", (lambda s=s: calls.append(s) or _frame(s)), inputs)
+                for s in ("s1", "s2")
+            )
+        )
+
+    dataset.save(jobs("sig-1"))
+    dataset.save(jobs("sig-1"))
+    assert calls == ["s1", "s2"]
+    dataset.save(jobs("sig-2"))  # same detector, regenerated rasters
+    assert calls == ["s1", "s2", "s1", "s2"]

@@ -414,13 +414,18 @@ class CandidateSetDataset(AbstractDataset[CandidateJobs, CandidateSet]):
         try:
             metadata = pq.read_schema(path).metadata or {}
         except (OSError, pa.ArrowException) as exc:
-            logger.warning("Scene %s: unreadable stored candidates %s (%s); detecting again.",
-                           job.scene_id, path, exc)
+            logger.warning(
+                "Scene %s: unreadable stored candidates %s (%s); detecting again.",
+                job.scene_id,
+                path,
+                exc,
+            )
             return False
         stored = metadata.get(_INPUTS_KEY, b"").decode()
         if stored != job.inputs:
-            logger.info("Scene %s: its input files changed since %s; detecting again.",
-                        job.scene_id, path)
+            logger.info(
+                "Scene %s: its input files changed since %s; detecting again.", job.scene_id, path
+            )
             return False
         return True
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -252,6 +252,7 @@ def cross_validation_report(
 
 
 def tune_thresholds(
+    *,
     candidates: CandidateSet,
     fold_assignments: pd.DataFrame,
     labels: pd.DataFrame,

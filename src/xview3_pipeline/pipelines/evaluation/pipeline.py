@@ -20,7 +20,7 @@ registry builds the old pipeline names (``inference``, ``tuning``, ``submission`
 
 from __future__ import annotations
 
-from functools import partial
+from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
@@ -52,8 +52,14 @@ SHARED_INPUTS = frozenset(
 #: Per-detector parameter blocks behind the template's ``params:tuning`` and
 #: ``params:detector_name``.
 DETECTOR_PARAMETERS: dict[str, dict[str, str]] = {
-    "cnn": {"params:tuning": "params:tuning", "params:detector_name": "params:submission.detector_name"},
-    "cfar": {"params:tuning": "params:cfar_tuning", "params:detector_name": "params:cfar_detector_name"},
+    "cnn": {
+        "params:tuning": "params:tuning",
+        "params:detector_name": "params:submission.detector_name",
+    },
+    "cfar": {
+        "params:tuning": "params:cfar_tuning",
+        "params:detector_name": "params:cfar_detector_name",
+    },
 }
 _SHARED_PARAMETERS = {
     "params:raw_root",
@@ -66,7 +72,7 @@ _SHARED_PARAMETERS = {
 
 def _scene_set_node(which: str) -> Node:
     return Node(
-        func=partial(detect_scene_set, which=which),
+        func=update_wrapper(partial(detect_scene_set, which=which), detect_scene_set),
         inputs={
             "detector": "detector",
             "scene_index": "scene_index",
@@ -118,14 +124,14 @@ def _failed_scenes_node(sets: tuple[str, ...]) -> Node:
 def _tune_node() -> Node:
     return Node(
         func=tune_thresholds,
-        inputs=[
-            "holdout_candidates",
-            "fold_assignments",
-            "labels",
-            "params:raw_root",
-            "params:tuning",
-            "params:tuning_storage",
-        ],
+        inputs={
+            "candidates": "holdout_candidates",
+            "fold_assignments": "fold_assignments",
+            "labels": "labels",
+            "raw_root": "params:raw_root",
+            "parameters": "params:tuning",
+            "storage_path": "params:tuning_storage",
+        },
         outputs=[
             "best_thresholds",
             "tuning_trials",

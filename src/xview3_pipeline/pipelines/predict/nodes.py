@@ -100,7 +100,12 @@ def predict_folder(
     shore_root = Path(predict_root) / SHORELINE_DIR
     fingerprint = detector.fingerprint()
     jobs = [
-        SceneJob(r.scene_id, fingerprint, str(r.scene_dir), partial(_detect_folder_scene, detector, r, shore_root))
+        SceneJob(
+            r.scene_id,
+            fingerprint,
+            str(r.scene_dir),
+            partial(_detect_folder_scene, detector, r, shore_root),
+        )
         for r in refs
     ]
     frames, failures = [], []

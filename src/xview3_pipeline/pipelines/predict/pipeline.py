@@ -105,6 +105,11 @@ def create_pipeline(detector: str | None = None, **kwargs: object) -> Pipeline:
         Pipeline(nodes),
         namespace=detector,
         outputs={"predictions", "predictions_geo", "predict_failed_scenes"},
-        parameters={"params:predict", "params:predict_method", "params:predict_root", "params:detection"},
+        parameters={
+            "params:predict",
+            "params:predict_method",
+            "params:predict_root",
+            "params:detection",
+        },
     )
     return build + predict
