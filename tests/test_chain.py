@@ -18,9 +18,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY_SYNTHETIC, TINY_TRAINING, make_project, run_kedro
-from xview3_pipeline.core.constants import SUBMISSION_COLUMNS
+from xview3_pipeline.core.constants import COMPONENTS, SUBMISSION_COLUMNS
 from xview3_pipeline.core.detection import CANDIDATE_COLUMNS
-from xview3_pipeline.core.metric.xview3 import COMPONENTS
 from xview3_pipeline.datasets import CandidateSetDataset
 from xview3_pipeline.pipelines.structure import fold_namespaces
 from xview3_pipeline.report import summary
@@ -30,12 +29,12 @@ TINY = (
     | TINY_TRAINING
     | {
         "inference": {"tile_size": 64, "step": 48, "batch_size": 2, "progress": False},
-        "tuning": {"n_trials": 8, "grid_vessel_fishing_points": 5, "grid_objectness_step": 0.05},
-        "cfar_tuning": {
-            "n_trials": 6,
-            "grid_vessel_fishing_points": 4,
-            "grid_objectness_step": 0.1,
+        "tuning": {
+            "methods": ["optuna", "grid"],
+            "optuna": {"n_trials": 8},
+            "grid": {"vessel_fishing_points": 5, "objectness_step": 0.05},
         },
+        "cfar_tuning": {"optuna": {"n_trials": 6}},
     }
 )
 CANDIDATES = Path("data/07_model_output/candidates")
@@ -93,6 +92,8 @@ def test_tuning_and_submission_outputs(project: Path) -> None:
     best = json.loads(sorted(thresholds.glob("*/best_thresholds.json"))[-1].read_text())
     assert {"objectness", "vessel", "fishing"} <= set(best) and best["method"] == "optuna"
     assert (project / "data/06_models/thresholds/optuna.db").is_file()
+    comparison = pd.read_csv(project / "data/08_reporting/cnn/tuning/comparison.csv")
+    assert set(comparison["method"]) == {"optuna", "grid"}
     submission = pd.read_csv(project / "data/07_model_output/cnn/submission.csv")
     assert tuple(submission.columns) == SUBMISSION_COLUMNS
     layer = gpd.read_file(project / "data/07_model_output/cnn/detections.gpkg")
@@ -108,6 +109,9 @@ def test_cfar_baseline_predict_and_report(project: Path, monkeypatch: pytest.Mon
     report = json.loads((project / "data/08_reporting/cfar/test_score_report.json").read_text())
     assert set(report["scores"]) == set(COMPONENTS) and report["detector"] == "CFAR baseline"
     assert (project / "data/06_models/thresholds/cfar/best_thresholds.json").is_dir()
+    # one tuning method for CFAR: no comparison table, but the grid-style plot of its trials
+    assert not (project / "data/08_reporting/cfar/tuning/comparison.csv").exists()
+    assert (project / "data/08_reporting/cfar/tuning/grid.png").is_file()
     table = summary(project / "data/08_reporting")
     assert "CircleNet ensemble" in table and "CFAR baseline" in table
     assert all(component in table for component in COMPONENTS) and "missing" not in table

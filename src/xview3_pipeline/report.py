@@ -13,8 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from xview3_pipeline.core.metric.xview3 import COMPONENTS
+from xview3_pipeline.core.constants import COMPONENTS as OFFICIAL_ORDER
 
+#: The aggregate first, then the other components in the official order.
+COMPONENTS = ("aggregate", *(name for name in OFFICIAL_ORDER if name != "aggregate"))
 #: The evaluation namespaces, with the column title used when a report is missing.
 DETECTORS: dict[str, str] = {"cnn": "CircleNet ensemble", "cfar": "CFAR baseline"}
 REPORT_FILE = "test_score_report.json"
@@ -47,7 +49,7 @@ def summary(reporting: Path) -> str:
         "xView3 scores on the test scenes",
         f"{'component':<18}" + "".join(f"{n:>22}" for n in columns),
     ]
-    for component in ("aggregate", *(c for c in COMPONENTS if c != "aggregate")):
+    for component in COMPONENTS:
         row = f"{component:<18}"
         for value in columns.values():
             row += f"{value[component]:>22.4f}" if isinstance(value, dict) else f"{'-':>22}"

@@ -15,11 +15,7 @@ from xview3_pipeline.datasets.candidate_sets import (
     IncompleteCandidateSetError,
     SceneDetectionError,
 )
-from xview3_pipeline.datasets.optional import (
-    NOT_PRODUCED,
-    OptionalDataset,
-    ThresholdsDataset,
-)
+from xview3_pipeline.datasets.thresholds import ThresholdsDataset
 
 FP_A = "a" * 64
 FP_B = "b" * 64
@@ -142,15 +138,6 @@ def test_bad_jobs_are_refused(scene_id: str, fingerprint: str, message: str) -> 
 def test_bad_policy_is_refused() -> None:
     with pytest.raises(ValueError, match=r"on_scene_error = 'skip'.*\['continue', 'raise'\]"):
         CandidateJobs((), on_scene_error="skip")
-
-
-def test_optional_dataset_skips_and_removes_stale_output(tmp_path: Path) -> None:
-    path = tmp_path / "comparison.csv"
-    dataset = OptionalDataset(dataset={"type": "pandas.CSVDataset", "filepath": str(path)})
-    dataset.save(pd.DataFrame({"method": ["optuna", "grid"]}))
-    assert list(dataset.load()["method"]) == ["optuna", "grid"]
-    dataset.save(NOT_PRODUCED)
-    assert not path.exists() and not dataset.exists()
 
 
 def test_thresholds_dataset_loads_none_until_saved(tmp_path: Path) -> None:

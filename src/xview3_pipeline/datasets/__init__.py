@@ -8,18 +8,18 @@ from xview3_pipeline.datasets.candidate_sets import (
 )
 from xview3_pipeline.datasets.checkpoint_dataset import CircleNetCheckpointDataset
 from xview3_pipeline.datasets.exported_ensemble import ExportedEnsembleDataset
-from xview3_pipeline.datasets.optional import NOT_PRODUCED, OptionalDataset, ThresholdsDataset
 from xview3_pipeline.datasets.optional_csv import OptionalCSVDataset
+from xview3_pipeline.datasets.skip_empty_csv import SkipEmptyCSVDataset
+from xview3_pipeline.datasets.thresholds import ThresholdsDataset
 
 __all__ = (
-    "NOT_PRODUCED",
     "CandidateJobs",
     "CandidateSet",
     "CandidateSetDataset",
     "CircleNetCheckpointDataset",
     "ExportedEnsembleDataset",
     "OptionalCSVDataset",
-    "OptionalDataset",
     "SceneJob",
+    "SkipEmptyCSVDataset",
     "ThresholdsDataset",
 )

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from xview3_pipeline.core.cfar import CfarConfig
-from xview3_pipeline.core.constants import SHORELINE_DIR
+from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS, SHORELINE_DIR
 from xview3_pipeline.core.detection import (
     CANDIDATE_COLUMNS,
     CfarDetector,
@@ -36,14 +36,13 @@ from xview3_pipeline.core.detection.scene_sets import concat_partitions, select_
 from xview3_pipeline.core.inference.predict import InferenceConfig, build_ensemble
 from xview3_pipeline.core.metric.shoreline import load_shorelines
 from xview3_pipeline.core.submission import (
-    DEFAULT_THRESHOLDS,
     detections_layer,
     official_submission,
     score_candidates,
     score_report,
     threshold_detections,
 )
-from xview3_pipeline.datasets import NOT_PRODUCED, CandidateJobs, CandidateSet, SceneJob
+from xview3_pipeline.datasets import CandidateJobs, CandidateSet, SceneJob
 from xview3_pipeline.datasets.candidate_sets import check_scene_error_policy
 from xview3_pipeline.pipelines.tuning.nodes import tune
 
@@ -263,17 +262,14 @@ def tune_thresholds(
     """Tune the thresholds on the holdout candidates with the methods ``tuning.methods`` lists.
 
     Checks that every holdout scene is in the set (or recorded as failed, then left out
-    of candidates and truth alike), then calls the tuning node. Outputs it does not
-    produce in this run (``None``: the method comparison when one method ran) become
-    :data:`~xview3_pipeline.datasets.NOT_PRODUCED`, which their optional datasets skip.
+    of candidates and truth alike), then calls the tuning node.
 
     Returns:
         The outputs of :func:`xview3_pipeline.pipelines.tuning.nodes.tune`.
     """
     holdout = fold_assignments[fold_assignments["fold"] == -1]
     candidates.require(_scene_ids(holdout), what="holdout candidates (tuning)")
-    outputs = tune(candidates, labels, raw_root, parameters, storage_path)
-    return tuple(NOT_PRODUCED if value is None else value for value in outputs)
+    return tune(candidates, labels, raw_root, parameters, storage_path)
 
 
 # ---------------------------------------------------------------- submission and report

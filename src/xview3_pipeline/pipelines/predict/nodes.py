@@ -11,12 +11,11 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from xview3_pipeline.core.constants import SHORELINE_DIR
+from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS, SHORELINE_DIR
 from xview3_pipeline.core.detection import Detector, Scene, empty_candidates
 from xview3_pipeline.core.io.scenes import SceneRef, discover_prediction_scenes
 from xview3_pipeline.core.metric.shoreline import find_shoreline_file
 from xview3_pipeline.core.submission import (
-    DEFAULT_THRESHOLDS,
     detections_layer,
     official_submission,
     threshold_detections,
@@ -52,7 +51,7 @@ def _thresholds(thresholds: Mapping[str, Any] | None, detector: str) -> dict[str
             "with the winner's default thresholds %s.",
             detector,
             detector,
-            DEFAULT_THRESHOLDS,
+            dict(DEFAULT_THRESHOLDS),
         )
         return dict(DEFAULT_THRESHOLDS)
     return dict(thresholds)
