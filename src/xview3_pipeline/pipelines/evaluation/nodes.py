@@ -65,7 +65,7 @@ def export_ensemble(parameters: dict[str, Any], *models: nn.Module) -> nn.Module
     config = InferenceConfig.from_dict(parameters)
     ensemble = build_ensemble(list(models), config)
     # A batch of at least 2 in the example keeps the exported batch size dynamic.
-    ensemble.export_shape = (max(2, config.batch_size), 2, config.tile_size, config.tile_size)
+    ensemble.export_shape = (max(2, config.batch_size), 2, config.tile_size, config.tile_size)  # type: ignore[assignment]  # read by ExportedEnsembleDataset.save
     return ensemble
 
 
@@ -269,7 +269,7 @@ def tune_thresholds(
     """
     holdout = fold_assignments[fold_assignments["fold"] == -1]
     candidates.require(_scene_ids(holdout), what="holdout candidates (tuning)")
-    return tune(candidates, labels, raw_root, parameters, storage_path)
+    return tune(dict(candidates), labels, raw_root, parameters, storage_path)
 
 
 # ---------------------------------------------------------------- submission and report

@@ -107,9 +107,13 @@ def predict_folder(
         )
         for r in refs
     ]
-    frames, failures = [], []
+    frames: list[pd.DataFrame] = []
+    failures: list[SceneFailure] = []
     for _, result in run_scene_jobs(jobs, str(detection.get("on_scene_error", "continue"))):
-        (failures if isinstance(result, SceneFailure) else frames).append(result)
+        if isinstance(result, SceneFailure):
+            failures.append(result)
+        else:
+            frames.append(result)
     frames = [f for f in frames if len(f)]
     candidates = pd.concat(frames, ignore_index=True) if frames else empty_candidates()
     detections = threshold_detections(candidates, _thresholds(thresholds, detector.name))
