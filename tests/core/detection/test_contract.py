@@ -13,7 +13,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from tests.core.rasters import write_raster, write_scene
-from xview3_pipeline.core.cfar import CfarConfig, detect_scene
 from xview3_pipeline.core.constants import VH_FILE, VV_FILE
 from xview3_pipeline.core.detection import (
     CANDIDATE_COLUMNS,
@@ -23,8 +22,10 @@ from xview3_pipeline.core.detection import (
     Scene,
     empty_candidates,
 )
-from xview3_pipeline.core.inference import InferenceConfig, InferenceScene, predict_scene
-from xview3_pipeline.core.inference.postprocess import add_scene_columns
+from xview3_pipeline.core.detection.cfar import CfarConfig, detect_scene
+from xview3_pipeline.core.detection.cnn import InferenceConfig, predict_scene
+from xview3_pipeline.core.detection.georef import add_scene_columns
+from xview3_pipeline.core.io.ancillary import load_shoreline_file
 from xview3_pipeline.core.types import CircleNetOutputs
 
 SMALL = {"tile_size": 64, "step": 32, "batch_size": 2, "progress": False, "device": "cpu"}
@@ -125,8 +126,7 @@ def test_cnn_detector_equals_predict_scene(tmp_path: Path) -> None:
     assert isinstance(detector, Detector) and detector.name == "cnn"
     scene = Scene.from_index_row(_row(scene_dir, tmp_path, relative=True), tmp_path)
     got = detector.detect(scene)
-    ref = InferenceScene.from_paths("s1", scene_dir / VH_FILE, scene_dir / VV_FILE)
-    expected = predict_scene(model, ref, config, owi_mask_path=ref.owi_mask_path)
+    expected = predict_scene(model, scene, config)
     assert tuple(got.columns) == CANDIDATE_COLUMNS
     assert len(got) >= 3
     pd.testing.assert_frame_equal(got, expected)
@@ -154,12 +154,7 @@ def test_cfar_detector_equals_detect_scene(tmp_path: Path) -> None:
     assert isinstance(detector, Detector) and detector.name == "cfar"
     scene = Scene.from_folder(scene_dir)
     got = detector.detect(scene)
-    raw = detect_scene(
-        scene_dir / VH_FILE, scene_dir / VV_FILE, config, scene_id="s1",
-        owi_mask_path=scene_dir / "owiMask.tif",
-    )  # fmt: skip
-    expected = add_scene_columns(
-        raw, transform=scene.transform, crs=scene.crs, owi_mask_path=scene_dir / "owiMask.tif"
-    )
+    shoreline = load_shoreline_file(scene.shoreline_path)
+    expected = add_scene_columns(detect_scene(scene, config, shoreline=shoreline), scene, shoreline)
     assert tuple(got.columns) == CANDIDATE_COLUMNS and len(got) >= 1
     pd.testing.assert_frame_equal(got, expected)

@@ -4,8 +4,8 @@
 :data:`CANDIDATE_COLUMNS`; ``detector.fingerprint()`` identifies the weights and settings.
 """
 
-from xview3_pipeline.core.detection.cfar import CfarDetector
-from xview3_pipeline.core.detection.cnn import CnnDetector
+from xview3_pipeline.core.detection.cfar.run import CfarDetector
+from xview3_pipeline.core.detection.cnn.run import CnnDetector
 from xview3_pipeline.core.detection.contract import (
     CANDIDATE_COLUMNS,
     Detector,

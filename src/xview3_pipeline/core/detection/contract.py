@@ -19,7 +19,7 @@ import pandas as pd
 from torch import nn
 
 from xview3_pipeline.core.detection.scene import Scene
-from xview3_pipeline.core.inference.postprocess import CANDIDATE_COLUMNS
+from xview3_pipeline.core.encoding.candidates import DETECTION_COLUMNS
 
 __all__ = [
     "CANDIDATE_COLUMNS",
@@ -30,6 +30,14 @@ __all__ = [
     "settings_fingerprint",
 ]
 
+#: Columns of a per-scene candidate table, in order.
+CANDIDATE_COLUMNS: tuple[str, ...] = (
+    *DETECTION_COLUMNS[:5],
+    "detect_lat",
+    "detect_lon",
+    *DETECTION_COLUMNS[5:],
+    "distance_from_shore_km",
+)
 #: dtype of each candidate column.
 CANDIDATE_DTYPES: Mapping[str, Any] = {
     name: (

@@ -19,8 +19,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from xview3_pipeline.core.constants import ANCILLARY_FILES, SHORELINE_DIR, VH_FILE, VV_FILE
+from xview3_pipeline.core.io.ancillary import find_shoreline_file
 from xview3_pipeline.core.io.layout import validate_scene_id
-from xview3_pipeline.core.metric.shoreline import find_shoreline_file
 
 __all__ = ["Scene"]
 

@@ -22,7 +22,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 from torch import nn
 
-from xview3_pipeline.core.cfar import CfarConfig
 from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS, SHORELINE_DIR
 from xview3_pipeline.core.detection import (
     CANDIDATE_COLUMNS,
@@ -32,9 +31,10 @@ from xview3_pipeline.core.detection import (
     Scene,
     empty_candidates,
 )
+from xview3_pipeline.core.detection.cfar import CfarConfig
+from xview3_pipeline.core.detection.cnn import InferenceConfig, build_ensemble
 from xview3_pipeline.core.detection.scene_sets import concat_partitions, select_scenes, truth_of
-from xview3_pipeline.core.inference.predict import InferenceConfig, build_ensemble
-from xview3_pipeline.core.metric.shoreline import load_shorelines
+from xview3_pipeline.core.io.ancillary import load_shorelines
 from xview3_pipeline.core.submission import (
     detections_layer,
     official_submission,

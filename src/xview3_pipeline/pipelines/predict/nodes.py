@@ -13,8 +13,8 @@ import pandas as pd
 
 from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS, SHORELINE_DIR
 from xview3_pipeline.core.detection import Detector, Scene, empty_candidates
+from xview3_pipeline.core.io.ancillary import find_shoreline_file
 from xview3_pipeline.core.io.scenes import SceneRef, discover_prediction_scenes
-from xview3_pipeline.core.metric.shoreline import find_shoreline_file
 from xview3_pipeline.core.submission import (
     detections_layer,
     official_submission,
