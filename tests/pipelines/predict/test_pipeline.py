@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -138,3 +140,33 @@ def test_a_corrupt_scene_is_reported_and_the_others_are_written(
     assert set(predictions["scene_id"]) <= {s.name for s in scenes[1:]}
     with pytest.raises(Exception, match=rf"scene {bad.name} \({bad}\)"):
         run_kedro(fresh, ["predict"], params | {"detection": {"on_scene_error": "raise"}})
+
+
+def test_kedro_run_command_line_chooses_the_detector(fresh: Path, tmp_path: Path) -> None:
+    local = fresh / "conf/local/parameters.yml"
+    saved = local.read_text()
+    local.unlink()  # only the command line chooses CFAR here
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kedro",
+                "run",
+                "--pipelines",
+                "predict",
+                "--params",
+                f"predict.detector=cfar,predict_root={_public(fresh)}",
+            ],
+            check=False,
+            cwd=fresh,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        local.write_text(saved)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "cfar.predict_folder_node" in done.stdout + done.stderr
+    predictions, _, _ = _outputs(fresh)
+    assert tuple(predictions.columns) == SUBMISSION_COLUMNS
