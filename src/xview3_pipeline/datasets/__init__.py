@@ -1,5 +1,6 @@
 """Custom Kedro datasets of the project (the only package that imports ``kedro.io``)."""
 
+from xview3_pipeline.datasets.atomic import AtomicDataset, AtomicPartitionedDataset
 from xview3_pipeline.datasets.candidate_sets import (
     CandidateJobs,
     CandidateSet,
@@ -13,6 +14,8 @@ from xview3_pipeline.datasets.skip_empty_csv import SkipEmptyCSVDataset
 from xview3_pipeline.datasets.thresholds import ThresholdsDataset
 
 __all__ = (
+    "AtomicDataset",
+    "AtomicPartitionedDataset",
     "CandidateJobs",
     "CandidateSet",
     "CandidateSetDataset",
