@@ -64,8 +64,10 @@ def export_ensemble(parameters: dict[str, Any], *models: nn.Module) -> nn.Module
     """
     config = InferenceConfig.from_dict(parameters)
     ensemble = build_ensemble(list(models), config)
-    # A batch of at least 2 in the example keeps the exported batch size dynamic.
-    ensemble.export_shape = (max(2, config.batch_size), 2, config.tile_size, config.tile_size)  # type: ignore[assignment]  # read by ExportedEnsembleDataset.save
+    # Read by ExportedEnsembleDataset.save; a batch of at least 2 in the example keeps the
+    # exported batch size dynamic. (nn.Module's attribute typing does not know the name.)
+    shape = (max(2, config.batch_size), 2, config.tile_size, config.tile_size)
+    ensemble.export_shape = shape  # type: ignore[assignment]
     return ensemble
 
 
