@@ -29,6 +29,8 @@ def test_defaults_are_the_leaderboard_switches() -> None:
 def test_from_dict_takes_ints_for_tolerances_and_rejects_unknown_keys() -> None:
     cfg = MetricConfig.from_dict({"distance_tolerance_m": 150, "shore_tolerance_km": 0})
     assert cfg.distance_tolerance_m == 150.0 and type(cfg.distance_tolerance_m) is float
+    assert MetricConfig(shore_tolerance_km=2).as_dict() == MetricConfig().as_dict()
+    assert repr(MetricConfig(distance_tolerance_m=200)) == repr(MetricConfig())
     with pytest.raises(ValueError, match=r"Unknown metric key\(s\) \['radius'\]; valid keys are"):
         MetricConfig.from_dict({"radius": 200})
     with pytest.raises(ValueError, match=r"Unknown tuning.metric key"):

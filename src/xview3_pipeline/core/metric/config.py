@@ -43,6 +43,9 @@ class MetricConfig:
 
     def __post_init__(self) -> None:
         self.validate()
+        # Tolerances as floats, so an int from YAML gives the same config (and fingerprint).
+        for name in ("distance_tolerance_m", "shore_tolerance_km"):
+            object.__setattr__(self, name, float(getattr(self, name)))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None, *, what: str = "metric") -> MetricConfig:
@@ -60,11 +63,7 @@ class MetricConfig:
                 out of range.
             TypeError: On a switch that is not a boolean.
         """
-        checked = check_keys(cls, values, what=what)
-        for name in ("distance_tolerance_m", "shore_tolerance_km"):
-            if name in checked and isinstance(checked[name], int | float):
-                checked[name] = float(checked[name])
-        return cls(**checked)
+        return cls(**check_keys(cls, values, what=what))
 
     def validate(self) -> None:
         """Check the values (called on construction).

@@ -75,14 +75,14 @@ def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], what: str) ->
 def float_column(series: pd.Series, what: str) -> np.ndarray:
     """A numeric column as float64, missing values (NaN, None, pd.NA) as NaN."""
     try:
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
     except (TypeError, ValueError):
         pass
     try:
         numeric = pd.to_numeric(series, errors="raise")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"The {what} column {series.name!r} is not numeric: {exc}") from exc
-    return numeric.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(numeric.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
 def has_pd_na(series: pd.Series) -> bool:
@@ -133,7 +133,7 @@ def label_column(series: pd.Series, what: str, *, strict: bool) -> np.ndarray:
                 f"The {what} column {series.name!r} has values {np.unique(values[bad])[:5].tolist()}; "
                 "expected True, False or blank."
             )
-    return values
+    return np.asarray(values)
 
 
 def check_finite(
