@@ -11,6 +11,10 @@ already exists).
 
 Every error is a :class:`ParameterError` that names the parameter (``inference.tile_size``),
 its value and what is accepted.
+
+The owning configurations are imported inside the validators: ``settings.py`` imports this
+module for every ``kedro`` command, and the torch-based ones are needed only by a run that
+uses their block.
 """
 
 from __future__ import annotations
@@ -176,7 +180,7 @@ def _cfar(block: Mapping[str, Any]) -> None:
 
 
 def _tuning(block: Mapping[str, Any]) -> None:
-    from xview3_pipeline.core.tuning.thresholds import TuningConfig  # noqa: PLC0415
+    from xview3_pipeline.core.tuning.config import TuningConfig  # noqa: PLC0415
 
     TuningConfig.from_dict(block)
 

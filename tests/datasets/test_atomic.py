@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog
-from kedro.io.core import DatasetError
+from kedro.io.core import DatasetError, Version
 from kedro_datasets.pandas import CSVDataset
 
+from tests.conftest import REPO
 from xview3_pipeline.datasets import AtomicDataset, AtomicPartitionedDataset
+from xview3_pipeline.datasets import atomic as atomic_module
 
 
 def _digest(path: Path) -> str:
@@ -160,8 +165,6 @@ def test_partitioned_removes_staging_of_killed_run(tmp_path: Path) -> None:
 
 
 def test_versioned_failure_leaves_latest_version_loadable(tmp_path: Path) -> None:
-    from kedro.io.core import Version
-
     path = tmp_path / "thresholds.json"
 
     def dataset(save: str | None) -> AtomicDataset:
@@ -191,4 +194,50 @@ def test_partitioned_restores_set_of_a_swap_killed_midway(tmp_path: Path) -> Non
     folder.rename(tmp_path / ".parts.old-999999999-abc")
     loaded = _partitioned(folder).load()
     assert sorted(loaded) == ["a"] and loaded["a"]()["i"].tolist() == [1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
+
+
+# The module is loaded from its file: the datasets package imports torch for its model
+# datasets, which would make this subprocess take many seconds to start.
+KILLED_SAVE = """
+import importlib.util, sys, time
+import pandas as pd
+spec = importlib.util.spec_from_file_location("atomic", sys.argv[2])
+atomic = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(atomic)
+AtomicPartitionedDataset = atomic.AtomicPartitionedDataset
+
+def slow():
+    print("first partitions written", flush=True)
+    time.sleep(3600)
+
+parts = AtomicPartitionedDataset(
+    path=sys.argv[1], dataset={"type": "pandas.CSVDataset"}, filename_suffix=".csv",
+    overwrite=True,
+)
+parts.save({"s0": pd.DataFrame({"i": [10]}), "s1": pd.DataFrame({"i": [11]}), "s2": slow})
+"""
+
+
+def test_killed_partitioned_save_leaves_previous_set(tmp_path: Path) -> None:
+    folder = tmp_path / "parts"
+    _partitioned(folder).save({"s0": pd.DataFrame({"i": [0]}), "s1": pd.DataFrame({"i": [1]})})
+    before = {p.name: _digest(p) for p in folder.iterdir()}
+    env = os.environ | {"PYTHONPATH": str(REPO / "src")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SAVE, str(folder), str(atomic_module.__file__)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "first partitions written"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    # The killed save wrote two of three partitions, but only into its staging folder.
+    assert {p.name: _digest(p) for p in folder.iterdir()} == before
+    staging = [p for p in tmp_path.iterdir() if p.name.startswith(".parts.staging-")]
+    assert len(staging) == 1 and len(list(staging[0].iterdir())) == 2
+    assert sorted(_partitioned(folder).load()) == ["s0", "s1"]
+    _partitioned(folder).save({"s5": pd.DataFrame({"i": [5]})})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["parts"]
