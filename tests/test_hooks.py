@@ -22,29 +22,23 @@ from xview3_pipeline.validation import (
 BAD_PARAMETERS = {
     "tile_not_multiple_of_32": (
         {"inference": {"tile_size": 100, "step": 64}},
-        r"inference\.tile_size=100.* positive multiple of .*32",
+        r"inference\.tile_size=100: expected a positive multiple of 32 .*e\.g\. 96 or 128",
     ),
     "step_zero": (
         {"inference": {"step": 0}},
-        r"'inference'.*step=0 must be in \(0, tile_size=512\]",
+        r"'inference'.*step=0 must be .* in \(0, tile_size\]",
     ),
     "step_larger_than_tile": (
         {"inference": {"step": 1024}},
-        r"'inference'.*step=1024 must be in \(0, tile_size=512\]",
+        r"'inference'.*step=1024 must be .* in \(0, tile_size\]",
     ),
     "unknown_model_preset": (
         {"training": {"model": {"preset": "b9_unet"}}},
         r"training\.model\.preset: Unknown model preset 'b9_unet'; available presets: .*cpu_small",
     ),
     "one_fold": ({"folds": {"n_folds": 1}}, r"'folds'.*n_folds must be an integer >= 2, got 1"),
-    "cfar_pfa_one": (
-        {"cfar": {"pfa": 1.0}},
-        r"'cfar'.*pfa=.* must be a false-alarm probability in \(0, 1\)",
-    ),
-    "cfar_pfa_zero": (
-        {"cfar": {"pfa": 0.0}},
-        r"'cfar'.*pfa=.* must be a false-alarm probability in \(0, 1\)",
-    ),
+    "cfar_pfa_one": ({"cfar": {"pfa": 1.0}}, r"'cfar'.*pfa must be in \(0, 0\.5\)"),
+    "cfar_pfa_zero": ({"cfar": {"pfa": 0.0}}, r"'cfar'.*pfa must be in \(0, 0\.5\)"),
 }
 
 

@@ -152,9 +152,7 @@ def test_config_from_dict_and_validation() -> None:
     ):
         with pytest.raises(ValueError, match=rf"cfar\.{next(iter(bad))}"):
             CfarConfig.from_dict(bad)
-    with pytest.raises(
-        ValueError, match=r"cfar\.pfa=1\.5 must be a false-alarm probability in \(0, 1\)"
-    ):
+    with pytest.raises(ValueError, match=r"cfar\.pfa=1\.5: pfa must be in \(0, 0\.5\)"):
         CfarConfig.from_dict({"pfa": 1.5})
 
 

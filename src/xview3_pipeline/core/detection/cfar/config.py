@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +31,8 @@ class CfarConfig:
             Larger than the longest vessel so it does not leak into the ring.
         background_window: Side of the background window, pixels (odd, 600–1000 m;
             81 = 810 m). The ring between guard and background gives the clutter.
-        pfa: Per-pixel, per-channel false-alarm probability in (0, 1) (a scene has ~6×10⁸
-            pixels).
+        pfa: Per-pixel, per-channel false-alarm probability in (0, 0.5) (a scene has
+            ~6×10⁸ pixels).
         enl: Equivalent number of looks of one pixel (4.4 for IW GRDH).
         effective_looks: Looks of the target-window mean; None → ``target_window² · enl``
             (independent pixels). Lower it for correlated real speckle (see
@@ -146,8 +145,9 @@ class CfarConfig:
                 f"cfar.guard_window={windows[1]} and cfar.background_window={windows[2]} must be odd",
             ),
             (
-                0.0 < self.pfa < 1.0 and math.isfinite(self.pfa),
-                f"cfar.pfa={self.pfa} must be a false-alarm probability in (0, 1), e.g. 1e-7",
+                0.0 < self.pfa < 0.5,
+                f"cfar.pfa={self.pfa}: pfa must be in (0, 0.5), a per-pixel false-alarm "
+                "probability such as 1e-7 (from 0.5 on, ordinary clutter is flagged)",
             ),
             (
                 self.enl > 0 and (self.effective_looks is None or self.effective_looks > 0),

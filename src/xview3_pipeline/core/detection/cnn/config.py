@@ -93,14 +93,16 @@ class InferenceConfig:
                 f"inference.stride={self.stride} must divide the encoder stride {ENCODER_STRIDE}"
             )
         if self.tile_size < ENCODER_STRIDE or self.tile_size % ENCODER_STRIDE:
+            low = max(ENCODER_STRIDE, self.tile_size // ENCODER_STRIDE * ENCODER_STRIDE)
             problems.append(
-                f"inference.tile_size={self.tile_size} must be a positive multiple of the "
-                f"encoder's total stride {ENCODER_STRIDE} (e.g. 512, 1024, 2048)"
+                f"inference.tile_size={self.tile_size}: expected a positive multiple of "
+                f"{ENCODER_STRIDE} (the encoder's total stride), e.g. {low} or "
+                f"{low + ENCODER_STRIDE}"
             )
         if not 0 < self.step <= self.tile_size or self.step % max(self.stride, 1):
             problems.append(
-                f"inference.step={self.step} must be in (0, tile_size={self.tile_size}] and a "
-                f"multiple of stride={self.stride}"
+                f"inference.step={self.step} must be a multiple of stride={self.stride} in "
+                f"(0, tile_size] (tile_size={self.tile_size})"
             )
         if self.batch_size < 1:
             problems.append(f"inference.batch_size={self.batch_size} must be >= 1")
