@@ -1,0 +1,68 @@
+"""``folds.n_folds: 3`` through Kedro: three folds trained, ensembled, scored out of fold.
+
+The fold count comes from the project's configuration (here ``conf/local``) when the
+registry is built; nothing else in the configuration mentions the number of folds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import make_project, run_kedro
+from tests.test_chain import TINY
+from xview3_pipeline.core.metric.xview3 import COMPONENTS
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny data in three folds, three one-epoch fold models, inference → tuning → submission."""
+    project = make_project(tmp_path_factory.mktemp("three_folds") / "project")
+    (project / "conf/local/parameters.yml").write_text(yaml.safe_dump({"folds": {"n_folds": 3}}))
+    cwd = Path.cwd()
+    os.chdir(project)
+    try:
+        run_kedro(project, ["synthetic_data"], TINY)
+        run_kedro(project, ["ingestion", "locations", "folds", "training"], TINY)
+        run_kedro(project, ["inference", "tuning", "submission"], TINY)
+    finally:
+        os.chdir(cwd)
+    return project
+
+
+def test_three_fold_models_and_an_ensemble_of_three(project: Path) -> None:
+    models = sorted((project / "data/06_models").glob("fold_*/model.pt/*/model.pt"))
+    assert [m.parts[-4] for m in models] == ["fold_0", "fold_1", "fold_2"]
+    folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv")
+    assert sorted(set(folds["fold"])) == [-1, 0, 1, 2]
+    (exported,) = (project / "data/06_models/ensemble/ensemble.pt2").glob("*/ensemble.pt2")
+    with zipfile.ZipFile(exported) as archive:  # the ensemble's own metadata record
+        (meta,) = (n for n in archive.namelist() if n.endswith("/xview3_inference_meta.json"))
+        assert json.loads(archive.read(meta))["n_models"] == 3
+
+
+def test_three_folds_scored_out_of_fold_and_a_score_report(project: Path) -> None:
+    folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str})
+    oof = {p.stem for p in (project / "data/07_model_output/candidates/oof").glob("*.parquet")}
+    assert oof == set(folds.loc[folds["fold"] >= 0, "scene_id"])
+    cv = pd.read_csv(project / "data/08_reporting/cv_scores.csv", dtype={"fold": str})
+    assert list(cv["fold"]) == ["0", "1", "2", "all"]
+    report = json.loads((project / "data/08_reporting/test_score_report.json").read_text())
+    assert set(report["scores"]) == set(COMPONENTS)
+
+
+def test_a_run_with_another_fold_count_stops_before_training(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session's runtime fold count the registry cannot see is refused, not trained."""
+    monkeypatch.chdir(project)
+    before = sorted((project / "data/06_models").rglob("model.pt"))
+    with pytest.raises(ValueError, match=r"n_folds is 4 in this run's parameters.*built with 3"):
+        run_kedro(project, ["training"], TINY | {"folds": {"n_folds": 4}})
+    assert sorted((project / "data/06_models").rglob("model.pt")) == before
