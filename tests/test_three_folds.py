@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -66,3 +68,33 @@ def test_a_run_with_another_fold_count_stops_before_training(
     with pytest.raises(ValueError, match=r"n_folds is 4 in this run's parameters.*built with 3"):
         run_kedro(project, ["training"], TINY | {"folds": {"n_folds": 4}})
     assert sorted((project / "data/06_models").rglob("model.pt")) == before
+
+
+def test_kedro_run_env_reaches_the_registry(project: Path) -> None:
+    """``kedro run --env four`` builds four namespaces: fold_3 exists and checks the table."""
+    four = project / "conf/four/parameters.yml"
+    four.parent.mkdir(exist_ok=True)
+    four.write_text(yaml.safe_dump({"folds": {"n_folds": 4}}))
+    kedro = Path(sys.executable).with_name("kedro")
+    command = [
+        "run",
+        "--env",
+        "four",
+        "--pipelines",
+        "training",
+        "--nodes",
+        "fold_3.check_fold_node",
+    ]
+    result = subprocess.run(
+        [str(kedro), *command],
+        cwd=project,
+        env=os.environ | {"KEDRO_DISABLE_TELEMETRY": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "fold_assignments holds folds [0, 1, 2], but folds.n_folds is 4" in output, output[
+        -3000:
+    ]

@@ -1,7 +1,11 @@
 """Cross-validation folds and the private holdout: parameters, assignment, balance report."""
 
 from xview3_pipeline.core.folds.assign import assign_folds
-from xview3_pipeline.core.folds.balance import BALANCE_COUNT_COLUMNS, fold_balance, plot_fold_balance
+from xview3_pipeline.core.folds.balance import (
+    BALANCE_COUNT_COLUMNS,
+    fold_balance,
+    plot_fold_balance,
+)
 from xview3_pipeline.core.folds.config import (
     FOLD_COLUMNS,
     HOLDOUT_FOLD,
