@@ -18,8 +18,10 @@ Both read the project's parameters with Kedro's own config loader
 * otherwise the loader's ``default_run_env`` (``local``), so ``conf/local`` overrides
   count.
 
-What cannot be known here: the ``env`` and ``runtime_params`` given to
-``KedroSession.create`` in Python (tests, notebooks) without ``KEDRO_ENV``. A run whose
+The project is found from the working directory (as the ``kedro`` command finds it).
+What cannot be known here: the ``env``, ``runtime_params`` and a ``project_path`` other
+than the working directory given to ``KedroSession.create`` in Python (tests, notebooks)
+without ``KEDRO_ENV``. A run whose
 ``folds.n_folds`` differs from the registry's fold count then fails before any training
 with the :class:`ValueError` of :func:`check_fold_count`, which each fold namespace's
 first node calls (and which a ``before_pipeline_run`` hook calls for the whole run).
