@@ -2,6 +2,9 @@
 
 The fold count comes from the project's configuration (here ``conf/local``) when the
 registry is built; nothing else in the configuration mentions the number of folds.
+
+One test function on purpose: pytest-xdist spreads the tests of a module over its
+workers, and each worker would build a module fixture of its own (the whole chain).
 """
 
 from __future__ import annotations
@@ -22,26 +25,18 @@ from tests.test_chain import TINY
 from xview3_pipeline.core.metric.xview3 import COMPONENTS
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _run_chain(project: Path) -> None:
     """Tiny data in three folds, three one-epoch fold models, inference → tuning → submission."""
-    project = make_project(tmp_path_factory.mktemp("three_folds") / "project")
     (project / "conf/local/parameters.yml").write_text(yaml.safe_dump({"folds": {"n_folds": 3}}))
-    cwd = Path.cwd()
-    os.chdir(project)
-    try:
-        run_kedro(project, ["synthetic_data"], TINY)
-        run_kedro(project, ["ingestion", "locations", "folds", "training"], TINY)
-        run_kedro(project, ["inference", "tuning", "submission"], TINY)
-    finally:
-        os.chdir(cwd)
-    return project
+    run_kedro(project, ["synthetic_data"], TINY)
+    run_kedro(project, ["ingestion", "locations", "folds", "training"], TINY)
+    run_kedro(project, ["inference", "tuning", "submission"], TINY)
 
 
-def test_three_fold_models_and_an_ensemble_of_three(project: Path) -> None:
+def _check_models_and_ensemble(project: Path) -> None:
     models = sorted((project / "data/06_models").glob("fold_*/model.pt/*/model.pt"))
     assert [m.parts[-4] for m in models] == ["fold_0", "fold_1", "fold_2"]
-    folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv")
+    folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str})
     assert sorted(set(folds["fold"])) == [-1, 0, 1, 2]
     (exported,) = (project / "data/06_models/ensemble/ensemble.pt2").glob("*/ensemble.pt2")
     with zipfile.ZipFile(exported) as archive:  # the ensemble's own metadata record
@@ -49,7 +44,7 @@ def test_three_fold_models_and_an_ensemble_of_three(project: Path) -> None:
         assert json.loads(archive.read(meta))["n_models"] == 3
 
 
-def test_three_folds_scored_out_of_fold_and_a_score_report(project: Path) -> None:
+def _check_scores(project: Path) -> None:
     folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str})
     oof = {p.stem for p in (project / "data/07_model_output/candidates/oof").glob("*.parquet")}
     assert oof == set(folds.loc[folds["fold"] >= 0, "scene_id"])
@@ -59,21 +54,15 @@ def test_three_folds_scored_out_of_fold_and_a_score_report(project: Path) -> Non
     assert set(report["scores"]) == set(COMPONENTS)
 
 
-def test_a_run_with_another_fold_count_stops_before_training(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A session's runtime fold count the registry cannot see is refused, not trained."""
-    monkeypatch.chdir(project)
+def _check_other_fold_counts_are_refused(project: Path) -> None:
+    # A session's runtime fold count, which the registry cannot see, is refused, not trained.
     before = sorted((project / "data/06_models").rglob("model.pt"))
     with pytest.raises(ValueError, match=r"n_folds is 4 in this run's parameters.*built with 3"):
         run_kedro(project, ["training"], TINY | {"folds": {"n_folds": 4}})
     assert sorted((project / "data/06_models").rglob("model.pt")) == before
-
-
-def test_kedro_run_env_reaches_the_registry(project: Path) -> None:
-    """``kedro run --env four`` builds four namespaces: fold_3 exists and checks the table."""
+    # kedro run --env four builds four namespaces: fold_3 exists and checks the fold table.
     four = project / "conf/four/parameters.yml"
-    four.parent.mkdir(exist_ok=True)
+    four.parent.mkdir()
     four.write_text(yaml.safe_dump({"folds": {"n_folds": 4}}))
     kedro = Path(sys.executable).with_name("kedro")
     command = [
@@ -98,3 +87,14 @@ def test_kedro_run_env_reaches_the_registry(project: Path) -> None:
     assert "fold_assignments holds folds [0, 1, 2], but folds.n_folds is 4" in output, output[
         -3000:
     ]
+
+
+def test_three_folds_trained_ensembled_and_scored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project(tmp_path / "project")
+    monkeypatch.chdir(project)
+    _run_chain(project)
+    _check_models_and_ensemble(project)
+    _check_scores(project)
+    _check_other_fold_counts_are_refused(project)
