@@ -22,7 +22,7 @@ import yaml
 
 from tests.conftest import make_project, run_kedro
 from tests.test_chain import TINY
-from xview3_pipeline.core.metric.xview3 import COMPONENTS
+from xview3_pipeline.core.constants import COMPONENTS
 
 
 def _run_chain(project: Path) -> None:
