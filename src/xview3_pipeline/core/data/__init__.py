@@ -46,7 +46,6 @@ from xview3_pipeline.core.data.scene_reader import (
     CHANNELS,
     MultiSceneReader,
     SceneReader,
-    WindowSpec,
     contours_to_points,
     load_shoreline_points,
 )
@@ -80,7 +79,6 @@ __all__ = (
     "TargetEncoder",
     "UnclippedGaussNoise",
     "UnclippedRandomBrightnessContrast",
-    "WindowSpec",
     "balanced_class_weights",
     "build_augmentations",
     "build_normalization",
