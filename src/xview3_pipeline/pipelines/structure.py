@@ -18,8 +18,10 @@ Both read the project's parameters with Kedro's own config loader
 * otherwise the loader's ``default_run_env`` (``local``), so ``conf/local`` overrides
   count.
 
-What cannot be known here: the ``env`` and ``runtime_params`` given to
-``KedroSession.create`` in Python (tests, notebooks) without ``KEDRO_ENV``. A run whose
+The project is found from the working directory (as the ``kedro`` command finds it).
+What cannot be known here: the ``env``, ``runtime_params`` and a ``project_path`` other
+than the working directory given to ``KedroSession.create`` in Python (tests, notebooks)
+without ``KEDRO_ENV``. A run whose
 ``folds.n_folds`` differs from the registry's fold count then fails before any training
 with the :class:`ValueError` of :func:`check_fold_count`, which each fold namespace's
 first node calls (and which a ``before_pipeline_run`` hook calls for the whole run).
@@ -27,10 +29,12 @@ first node calls (and which a ``before_pipeline_run`` hook calls for the whole r
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import os
 from collections.abc import Mapping
-from functools import partial, update_wrapper
+from functools import lru_cache, partial, update_wrapper
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +76,46 @@ def project_parameters() -> dict[str, Any]:
     if project is None:
         logger.debug("No Kedro project above %s: the default structure is used.", Path.cwd())
         return {}
-    conf_source = options.get("conf_source") or str(Path(project) / settings.CONF_SOURCE)
+    conf_source = str(options.get("conf_source") or Path(project) / settings.CONF_SOURCE)
     runtime_params = options.get("params")
+    return copy.deepcopy(
+        _load_parameters(
+            conf_source,
+            options.get("env") or os.getenv("KEDRO_ENV"),
+            json.dumps(runtime_params if isinstance(runtime_params, dict) else None),
+            _conf_signature(conf_source),
+        )
+    )
+
+
+def _conf_signature(conf_source: str) -> tuple[tuple[str, int, int], ...]:
+    """Path, size and modification time of every file under ``conf_source``."""
+    root = Path(conf_source)
+    if not root.is_dir():
+        return ()
+    return tuple(
+        (str(p), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    )
+
+
+@lru_cache(maxsize=8)
+def _load_parameters(
+    conf_source: str,
+    env: str | None,
+    runtime_params_json: str,
+    signature: tuple[tuple[str, int, int], ...],
+) -> dict[str, Any]:
+    """Parameters through the project's config loader, once per configuration state.
+
+    The registry asks several times while it is built; ``signature`` (the files under
+    ``conf_source``) makes a changed configuration load again.
+    """
     loader = settings.CONFIG_LOADER_CLASS(
-        conf_source=str(conf_source),
-        env=options.get("env") or os.getenv("KEDRO_ENV"),
-        runtime_params=runtime_params if isinstance(runtime_params, dict) else None,
+        conf_source=conf_source,
+        env=env,
+        runtime_params=json.loads(runtime_params_json),
         **settings.CONFIG_LOADER_ARGS,
     )
     try:
