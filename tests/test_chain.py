@@ -80,7 +80,9 @@ def test_inference_outputs(project: Path) -> None:
     assert (frame["objectness_p"] >= 0.1).all()
     # each fold's validation scenes come from that fold's own model: one fingerprint per fold
     oof = _candidate_set(project, "cnn", "oof").load()
-    assert len(set(oof.fingerprints.values())) == len(fold_namespaces())
+    folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str})
+    for _, scenes in folds[folds["fold"] >= 0].groupby("fold"):
+        assert len({oof.fingerprints[s] for s in scenes["scene_id"]}) == 1
     cv = pd.read_csv(project / "data/08_reporting/cnn/cv_scores.csv", dtype={"fold": str})
     assert list(cv["fold"]) == [*(str(k) for k in range(len(fold_namespaces()))), "all"]
     failed = pd.read_csv(project / "data/08_reporting/cnn/failed_scenes.csv")
