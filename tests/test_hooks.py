@@ -160,7 +160,7 @@ def test_fold_count_differing_from_the_registry_stops_a_run_reading_fold_models(
     run_params = {"project_path": str(tmp_path), "run_id": "r", "pipeline_names": ["x"]}
     hooks = RunSafetyHooks()
     catalog["parameters"] = {"folds": {"n_folds": n_folds() + 1}}
-    with pytest.raises(ValueError, match="folds.n_folds is"):
+    with pytest.raises(ValueError, match=r"folds\.n_folds is"):
         hooks.before_pipeline_run(run_params, pipeline, catalog)
     catalog["parameters"] = {"folds": {"n_folds": n_folds()}}
     hooks.before_pipeline_run(run_params, pipeline, catalog)
