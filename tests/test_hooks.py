@@ -144,3 +144,24 @@ def test_validate_parameters_checks_only_named_blocks() -> None:
     with pytest.raises(ParameterError, match=r"ingestion\.splits=\['test'\]: expected a list of"):
         validate_parameters({"ingestion": {"splits": ["test"]}}, ["ingestion"])
     check_tile_multiple({"tile_size": 2048})
+
+
+def test_fold_count_differing_from_the_registry_stops_a_run_reading_fold_models(
+    tmp_path: Path,
+) -> None:
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+
+    from xview3_pipeline.hooks import RunSafetyHooks
+    from xview3_pipeline.pipelines.structure import n_folds
+
+    pipeline = Pipeline([Node(func=len, inputs="fold_0.model", outputs="n", name="n_node")])
+    catalog = DataCatalog()
+    run_params = {"project_path": str(tmp_path), "run_id": "r", "pipeline_names": ["x"]}
+    hooks = RunSafetyHooks()
+    catalog["parameters"] = {"folds": {"n_folds": n_folds() + 1}}
+    with pytest.raises(ValueError, match=r"folds\.n_folds is"):
+        hooks.before_pipeline_run(run_params, pipeline, catalog)
+    catalog["parameters"] = {"folds": {"n_folds": n_folds()}}
+    hooks.before_pipeline_run(run_params, pipeline, catalog)
+    hooks.after_pipeline_run(run_params)
