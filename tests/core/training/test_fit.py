@@ -25,7 +25,7 @@ from xview3_pipeline.core.training.system import batch_targets
 from xview3_pipeline.core.training.train import build_loaders, select_fold, train_fold
 from xview3_pipeline.datasets import CircleNetCheckpointDataset
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
