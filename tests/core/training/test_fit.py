@@ -1,8 +1,7 @@
-"""Training engine: a tiny fold end to end, resume after interruption, checkpoints, presets."""
+"""Training engine: a tiny fold end to end, resume after interruption, the full recipe."""
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -10,7 +9,6 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from kedro.io import DatasetError
 
 from xview3_pipeline.core.encoding import CircleNetCoder, CoderConfig
 from xview3_pipeline.core.folds import FoldConfig, assign_folds
@@ -23,7 +21,6 @@ from xview3_pipeline.core.synthetic import SyntheticConfig, generate_dataset
 from xview3_pipeline.core.training.config import TrainingConfig
 from xview3_pipeline.core.training.system import batch_targets
 from xview3_pipeline.core.training.train import build_loaders, select_fold, train_fold
-from xview3_pipeline.datasets import CircleNetCheckpointDataset
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -155,26 +152,6 @@ def test_loss_falls_when_fitting_a_batch(tiny_tables: dict[str, object], tmp_pat
         optimizer.step()
         losses.append(float(terms["total"]))
     assert losses[-1] < 0.5 * losses[0]
-
-
-def test_checkpoint_dataset_round_trip_is_versioned_and_safe(tmp_path: Path) -> None:
-    model = build_model("cpu_small").eval()
-    model.checkpoint_metadata = {"fold": 1, "best_val_aggregate": 0.5}
-    dataset = CircleNetCheckpointDataset(filepath=str(tmp_path / "model.pt"))
-    dataset.save(model)
-    loaded = dataset.load()
-    assert loaded.config == model.config and loaded.checkpoint_metadata["fold"] == 1
-    x = torch.randn(1, 2, 64, 64)
-    with torch.no_grad():
-        assert torch.allclose(loaded(x).objectness, model(x).objectness)
-
-    class Evil:
-        def __reduce__(self) -> tuple:
-            return (print, ("pwned",))
-
-    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": 1, "x": Evil()}))
-    with pytest.raises(DatasetError, match="Weights only load failed"):
-        CircleNetCheckpointDataset(filepath=str(tmp_path / "evil.pt")).load()
 
 
 def test_full_recipe_config_builds_and_runs_one_step(
