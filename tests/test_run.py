@@ -41,9 +41,13 @@ def test_registry_names_and_default() -> None:
     assert {"roundtrip_report_node", "fold_0.train_fold_node", "fold_3.train_fold_node"} <= default
     assert "generate_synthetic_dataset_node" not in default
     training = {n.name for n in pipelines["training"].nodes}
-    assert training == {f"fold_{k}.train_fold_node" for k in range(4)}
+    assert training == {
+        f"fold_{k}.{node}"
+        for k in range(4)
+        for node in ("train_fold_node", "clear_training_work_node")
+    }
     ensemble = pipelines["training_ensemble"]
-    assert len(ensemble.nodes) == 12
+    assert len(ensemble.nodes) == 24
     assert "v2s_unet_s2.fold_3.model" in ensemble.all_outputs()
     assert "params:ensemble.b5_unet_s2" in ensemble.inputs()
 

@@ -220,10 +220,15 @@ def run_fold(
         fold: Fold to train (its scenes validate, the other folds train).
 
     Returns:
-        See :func:`train_fold`.
+        See :func:`train_fold`. The run's work folder (:func:`fold_run_name`) is kept
+        until :func:`~xview3_pipeline.core.training.fit.clear_run`.
     """
     val_ids = fold_assignments.loc[fold_assignments["fold"] == fold, "scene_id"].astype(str)
     shorelines = load_shorelines(shore_root, val_ids)
     data = select_fold(scene_index, fold_assignments, labels, fold, shorelines)
-    preset = str(config.model.get("preset", "custom"))
-    return train_fold(config, data, f"{preset}/fold_{fold}")
+    return train_fold(config, data, fold_run_name(config, fold))
+
+
+def fold_run_name(config: TrainingConfig, fold: int) -> str:
+    """Name of a fold's training run and work folder, ``<preset>/fold_<k>``."""
+    return f"{config.model.get('preset', 'custom')}/fold_{int(fold)}"

@@ -4,11 +4,15 @@ from kedro.pipeline import Node, Pipeline
 
 from xview3_pipeline.pipelines.structure import ensemble_presets, fold_namespaces
 
-from .nodes import train_fold
+from .nodes import clear_training_work, train_fold
 
 
 def fold_template() -> Pipeline:
-    """Training of one fold; its outputs become ``<namespace>.model`` etc."""
+    """Training of one fold; its outputs become ``<namespace>.model`` etc.
+
+    The second node clears the run's resumable checkpoints; its inputs are the saved
+    model and history, so it runs only once Kedro has saved (and reloaded) both.
+    """
     return Pipeline(
         [
             Node(
@@ -23,7 +27,18 @@ def fold_template() -> Pipeline:
                 },
                 outputs=["model", "training_history", "training_curves"],
                 name="train_fold_node",
-            )
+            ),
+            Node(
+                func=clear_training_work,
+                inputs={
+                    "model": "model",
+                    "history": "training_history",
+                    "parameters": "params:training",
+                    "fold": "params:fold",
+                },
+                outputs=None,
+                name="clear_training_work_node",
+            ),
         ]
     )
 
