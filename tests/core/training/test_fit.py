@@ -112,6 +112,11 @@ def test_finished_run_is_returned_again_without_training(
         first.model.state_dict().values(), again.model.state_dict().values(), strict=True
     ):
         torch.testing.assert_close(a, b)
+    # Changed parameters (one more epoch): the finished record is not reused, training
+    # continues from the last checkpoint.
+    longer = train_fold(tiny_config(tmp_path / "work", max_epochs=2), data, "run")
+    assert list(longer.history["epoch"]) == [0.0, 1.0]
+    assert list(longer.history["attempt"]) == [1.0, 2.0]
 
 
 class _FailAtStep(pl.Callback):

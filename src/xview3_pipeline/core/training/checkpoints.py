@@ -157,12 +157,14 @@ class FinishedRun:
         best_score: Best validation aggregate (NaN without validation).
         best_epoch: Epoch of the best score.
         history: One dict per epoch, as :class:`EpochHistory` rows.
+        fingerprint: Fingerprint of the training configuration of the run.
     """
 
     weights: str
     best_score: float
     best_epoch: int
     history: list[dict[str, float]]
+    fingerprint: str
 
 
 def write_finished(folder: Path, run: FinishedRun) -> None:
@@ -172,6 +174,7 @@ def write_finished(folder: Path, run: FinishedRun) -> None:
         "best_score": None if math.isnan(run.best_score) else run.best_score,
         "best_epoch": run.best_epoch,
         "history": run.history,
+        "fingerprint": run.fingerprint,
     }
     path = folder / FINISHED_FILE
     tmp = path.with_name(f".{path.name}.tmp")
@@ -179,11 +182,12 @@ def write_finished(folder: Path, run: FinishedRun) -> None:
     tmp.replace(path)
 
 
-def read_finished(folder: Path) -> FinishedRun | None:
-    """The record of a finished run in ``folder``, or None (not finished, or unreadable).
+def read_finished(folder: Path, fingerprint: str) -> FinishedRun | None:
+    """The record of a finished run in ``folder``, or None (not finished, or unusable).
 
-    A record whose weights checkpoint is missing is ignored with a warning: the run is
-    then resumed from its newest readable checkpoint instead.
+    A record whose weights checkpoint is missing, or whose configuration fingerprint is
+    not ``fingerprint`` (the parameters changed since), is ignored with a warning: the
+    run then resumes from its newest readable checkpoint instead.
     """
     path = folder / FINISHED_FILE
     if not path.is_file():
@@ -195,12 +199,20 @@ def read_finished(folder: Path) -> FinishedRun | None:
             best_score=float("nan") if payload["best_score"] is None else payload["best_score"],
             best_epoch=int(payload["best_epoch"]),
             history=[dict(r) for r in payload["history"]],
+            fingerprint=str(payload.get("fingerprint", "")),
         )
     except (ValueError, KeyError, TypeError) as exc:
         logger.warning("Ignoring unreadable %s (%s); resuming from the checkpoints.", path, exc)
         return None
     if not (folder / run.weights).is_file():
         logger.warning("Ignoring %s: its weights %s are missing.", path, run.weights)
+        return None
+    if run.fingerprint != fingerprint:
+        logger.warning(
+            "Ignoring %s: the training parameters changed since that run finished; "
+            "continuing from its checkpoints with the new parameters.",
+            path,
+        )
         return None
     return run
 

@@ -13,6 +13,9 @@ loses nothing (the next run returns the finished result without training).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -71,6 +74,12 @@ class FitResult:
     best_epoch: int
     resumed_from: str | None
     seconds: float
+
+
+def config_fingerprint(config: TrainingConfig) -> str:
+    """A short hash of every training parameter (a finished run is reused only if equal)."""
+    text = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def resolve_precision(precision: str) -> str:
@@ -180,7 +189,8 @@ def fit(
         ModelFileError: If the finished run's weights checkpoint is unreadable.
     """
     work = config.fold_work_dir(run_name)
-    finished = read_finished(work)
+    fingerprint = config_fingerprint(config)
+    finished = read_finished(work, fingerprint)
     if finished is not None:
         logger.info("%s finished before (%s); returning its result.", run_name, work)
         return _result(system.model, work, finished, str(work / finished.weights), 0.0)
@@ -219,7 +229,7 @@ def fit(
         if MONITOR in frame and frame[MONITOR].notna().any()
         else int(trainer.current_epoch)
     )
-    run = FinishedRun(weights, best_score, best_epoch, history.rows)
+    run = FinishedRun(weights, best_score, best_epoch, history.rows, fingerprint)
     if trainer.is_global_zero:
         write_finished(work, run)
     logger.info(
