@@ -332,6 +332,5 @@ def load_exported(path: str | Path, device: str | torch.device | None = None) ->
         meta = json.loads(extra[META_FILE]) if extra[META_FILE] else {}
     except json.JSONDecodeError:
         meta = {}
-    module.xview3_meta = meta
-    module.xview3_exported = True
+    vars(module).update(xview3_meta=meta, xview3_exported=True)
     return module

@@ -173,7 +173,8 @@ def _check_data(d: DataConfig, what: str) -> None:
     require(0.0 <= d.object_crop_p <= 1.0, f"{what}.object_crop_p", d.object_crop_p, "in [0, 1]")
     # Option names are checked by the modules that own them.
     _owned(lambda: build_augmentations(d.augmentations), f"{what}.augmentations")
-    _owned(lambda: SamplerConfig(object_weighting=d.object_weighting), f"{what}.object_weighting")
+    weighting: Any = d.object_weighting  # any string: the sampler's own check names it
+    _owned(lambda: SamplerConfig(object_weighting=weighting), f"{what}.object_weighting")
 
 
 def _owned(check: Callable[[], object], what: str) -> None:

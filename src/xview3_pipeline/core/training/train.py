@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import lightning.pytorch as pl
 import pandas as pd
@@ -139,7 +140,10 @@ def build_loaders(
         normalization=d.normalization,
         tile_size=d.val_tile_size,
     )
-    common = {"num_workers": d.num_workers, "pin_memory": torch.cuda.is_available()}
+    common: dict[str, Any] = {
+        "num_workers": d.num_workers,
+        "pin_memory": torch.cuda.is_available(),
+    }
     train_loader = DataLoader(
         train_set,
         batch_size=d.batch_size,
