@@ -135,3 +135,15 @@ def test_failed_model_save_keeps_the_finished_run(
     assert (history["attempt"] == 1).all()
     assert _load_model(project, "fold_1").checkpoint_metadata["run"] == "cpu_small/fold_1"
     assert not work.exists()
+
+
+def test_unknown_preset_stops_before_any_training(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project)
+    bad = {"training": {"model": {"preset": "b7_unet_s2"}}}
+    models = set((project / "data").rglob("model.pt"))
+    with pytest.raises(ValueError, match=r"training\.model\.preset must be one of \[.*'cpu_small'"):
+        run_kedro(project, ["training"], bad)
+    assert not (project / "data/06_models/training_work/b7_unet_s2").exists()
+    assert set((project / "data").rglob("model.pt")) == models
