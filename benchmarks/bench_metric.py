@@ -12,9 +12,9 @@ each, a coastline in most scenes) is scored three ways:
     its own style (per-scene pandas filtering, Python loops over matched pairs, list
     membership tests, a dense KD-tree distance matrix for the shore test). Written for this
     benchmark; it follows ``reference/metric.py`` step by step.
-(b) :func:`xview3_pipeline.core.metric.xview3.score` on the thresholded table.
-(c) :func:`~xview3_pipeline.core.metric.xview3.prepare` once, then
-    :func:`~xview3_pipeline.core.metric.xview3.score_thresholds` over a 50 x 50
+(b) :func:`xview3_pipeline.core.metric.score` on the thresholded table.
+(c) :func:`~xview3_pipeline.core.metric.prepare` once, then
+    :func:`~xview3_pipeline.core.metric.score_thresholds` over a 50 x 50
     vessel x fishing threshold grid (and, for comparison, 2500 ``PreparedMatch.score`` calls).
 
 Writes ``metric.csv`` (seconds per call, seconds for the whole grid, speed-up over (a)) and
@@ -37,13 +37,13 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import KDTree, distance_matrix
 
-from xview3_pipeline.core.metric.shoreline import load_shorelines
-from xview3_pipeline.core.metric.xview3 import (
-    apply_thresholds,
+from xview3_pipeline.core.metric import (
+    label_from_probabilities,
     prepare,
     score,
     score_thresholds,
 )
+from xview3_pipeline.core.metric.shoreline import load_shorelines
 
 logger = logging.getLogger("bench")
 
@@ -277,7 +277,9 @@ def make_holdout(
                     "detect_scene_row": det_rc[:, 0],
                     "detect_scene_column": det_rc[:, 1],
                     "scene_id": scene,
-                    "objectness_p": np.concatenate([rng.beta(5, 2, hit.sum()), rng.beta(2, 5, n_fa)]),
+                    "objectness_p": np.concatenate(
+                        [rng.beta(5, 2, hit.sum()), rng.beta(2, 5, n_fa)]
+                    ),
                     "vessel_p": np.clip(truth_v * 0.5 + rng.beta(2, 2, m) * 0.5, 0, 1),
                     "fishing_p": np.clip(truth_f * 0.4 + rng.beta(2, 3, m) * 0.6, 0, 1),
                     "vessel_length_m": glen * rng.lognormal(0, 0.3, m),
@@ -317,7 +319,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         logger.info(
             "Holdout: %d scenes, %d labels, %d candidates.", args.scenes, len(gt), len(cands)
         )
-        table = apply_thresholds(cands, 0.5, 0.5)
+        table = label_from_probabilities(cands, 0.5, 0.5)
 
         t_ref, ref = _time(lambda: reference_score(table, gt, str(shore_root)), args.ref_repeats)
         t_score, res = _time(lambda: score(table, gt, shore_root=shore_root), args.repeats)
@@ -331,7 +333,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
 
     diff_ref = max(abs(res.as_dict()[k] - ref[k]) for k in ref)
     i, j = args.grid // 3, 2 * args.grid // 3
-    direct = score(apply_thresholds(cands, grid[i], grid[j]), gt, shorelines=shorelines)
+    direct = score(label_from_probabilities(cands, grid[i], grid[j]), gt, shorelines=shorelines)
     diff_grid = abs(direct.aggregate - agg[i, j])
     logger.info("max |score - reference| = %.3g; |grid - direct| = %.3g", diff_ref, diff_grid)
     if diff_ref > 1e-9 or diff_grid > 1e-12:

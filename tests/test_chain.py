@@ -12,20 +12,19 @@ import pandas as pd
 import pytest
 
 from tests.conftest import TINY_SYNTHETIC, TINY_TRAINING, make_project, run_kedro
-from xview3_pipeline.core.constants import SUBMISSION_COLUMNS
-from xview3_pipeline.core.metric.xview3 import COMPONENTS
+from xview3_pipeline.core.constants import COMPONENTS, SUBMISSION_COLUMNS
 
 TINY = (
     TINY_SYNTHETIC
     | TINY_TRAINING
     | {
         "inference": {"tile_size": 64, "step": 48, "batch_size": 2, "progress": False},
-        "tuning": {"n_trials": 8, "grid_vessel_fishing_points": 5, "grid_objectness_step": 0.05},
-        "cfar_tuning": {
-            "n_trials": 6,
-            "grid_vessel_fishing_points": 4,
-            "grid_objectness_step": 0.1,
+        "tuning": {
+            "methods": ["optuna", "grid"],
+            "optuna": {"n_trials": 8},
+            "grid": {"vessel_fishing_points": 5, "objectness_step": 0.05},
         },
+        "cfar_tuning": {"optuna": {"n_trials": 6}},
     }
 )
 
@@ -114,6 +113,9 @@ def test_cfar_baseline_and_predict(project: Path, monkeypatch: pytest.MonkeyPatc
     run_kedro(project, ["cfar_baseline"], TINY)
     report = json.loads((project / "data/08_reporting/cfar_score_report.json").read_text())
     assert set(report["scores"]) == set(COMPONENTS) and report["detector"] == "CFAR baseline"
+    # One tuning method for CFAR: no comparison table, but the grid-style plot of its trials.
+    assert not (project / "data/08_reporting/tuning/cfar_comparison.csv").exists()
+    assert (project / "data/08_reporting/tuning/cfar_grid.png").is_file()
     public = project / "data/01_raw/xview3/public"
     for method in ("model", "cfar"):
         run_kedro(

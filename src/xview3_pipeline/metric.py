@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from xview3_pipeline.core.metric.matching import DISTANCE_TOLERANCE_M
-from xview3_pipeline.core.metric.xview3 import score
+from xview3_pipeline.core.constants import DISTANCE_TOLERANCE_M, NEAR_SHORE_KM
+from xview3_pipeline.core.metric import MetricConfig, score
 
 logger = logging.getLogger("xview3_pipeline.metric")
 
@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--shore-tolerance",
         type=float,
-        default=2.0,
+        default=NEAR_SHORE_KM,
         help="Near-shore tolerance in km; 0 turns the shore term off (default: %(default)s).",
     )
     parser.add_argument(
@@ -82,6 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def config_from_args(args: argparse.Namespace) -> MetricConfig:
+    """The :class:`~xview3_pipeline.core.metric.MetricConfig` of parsed arguments.
+
+    Raises:
+        ValueError: On a tolerance out of range (negative, zero distance, not finite).
+    """
+    return MetricConfig(
+        distance_tolerance_m=args.distance_tolerance,
+        shore_tolerance_km=args.shore_tolerance,
+        drop_low_detect=not args.no_drop_low,
+        costly_dist=not args.plain_distance,
+        score_all=args.score_all,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the metric command line.
 
@@ -89,10 +104,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments (default: ``sys.argv[1:]``).
 
     Returns:
-        Exit status 0; errors raise (``ValueError`` for bad input, ``FileNotFoundError``
+        Exit status 0. A tolerance out of range exits with status 2 and a message naming
+        the option; bad tables raise (``ValueError`` for bad input, ``FileNotFoundError``
         for missing CSVs).
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,
@@ -103,16 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise FileNotFoundError(f"CSV file {path} does not exist.")
     pred = pd.read_csv(args.pred, index_col=False)
     gt = pd.read_csv(args.gt, index_col=False)
-    result = score(
-        pred,
-        gt,
-        shore_root=args.shore_root,
-        distance_tolerance_m=args.distance_tolerance,
-        shore_tolerance_km=args.shore_tolerance,
-        drop_low_detect=not args.no_drop_low,
-        costly_dist=not args.plain_distance,
-        score_all=args.score_all,
-    )
+    result = score(pred, gt, config, shore_root=args.shore_root)
     if args.per_scene is not None:
         result.details["per_scene"].to_csv(args.per_scene, index=False)
         logger.info("Wrote per-scene counts to %s.", args.per_scene)

@@ -12,14 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-COMPONENTS = (
-    "aggregate",
-    "loc_fscore",
-    "loc_fscore_shore",
-    "vessel_fscore",
-    "fishing_fscore",
-    "length_acc",
-)
+from xview3_pipeline.core.constants import COMPONENTS as OFFICIAL_ORDER
+
+#: The aggregate first, then the other components in the official order.
+COMPONENTS = ("aggregate", *(name for name in OFFICIAL_ORDER if name != "aggregate"))
 REPORTS = {
     "CircleNet ensemble": "test_score_report.json",
     "CFAR baseline": "cfar_score_report.json",

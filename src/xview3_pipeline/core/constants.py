@@ -1,5 +1,7 @@
 """Constants of the xView3 data format and of the official metric."""
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 #: Nodata value of every xView3 raster (``reference/constants.py`` of the official code).
@@ -61,3 +63,27 @@ SUBMISSION_COLUMNS: Final[tuple[str, ...]] = (
 CONFIDENCE_LEVELS: Final[tuple[str, ...]] = ("LOW", "MEDIUM", "HIGH")
 #: Objects at most this far from shore are "near shore" (metric and labels).
 NEAR_SHORE_KM: Final[float] = 2.0
+#: Distance tolerance of the leaderboard metric (the match radius), metres.
+DISTANCE_TOLERANCE_M: Final[float] = 200.0
+
+#: The six components of the official score, named and ordered as in its output.
+COMPONENTS: Final[tuple[str, ...]] = (
+    "loc_fscore",
+    "loc_fscore_shore",
+    "vessel_fscore",
+    "fishing_fscore",
+    "length_acc",
+    "aggregate",
+)
+#: Candidate column with the detection score (objectness), in [0, 1].
+OBJECTNESS_COLUMN: Final[str] = "objectness_p"
+#: Candidate column with P(vessel), in [0, 1].
+VESSEL_PROBABILITY_COLUMN: Final[str] = "vessel_p"
+#: Candidate column with P(fishing), in [0, 1].
+FISHING_PROBABILITY_COLUMN: Final[str] = "fishing_p"
+#: Keys of a thresholds mapping (objectness, vessel, fishing), in that order.
+THRESHOLD_NAMES: Final[tuple[str, ...]] = ("objectness", "vessel", "fishing")
+#: The winning submission's thresholds (objectness 0.300, vessel 0.338, fishing 0.350).
+DEFAULT_THRESHOLDS: Final[Mapping[str, float]] = MappingProxyType(
+    {"objectness": 0.3, "vessel": 0.338, "fishing": 0.35}
+)

@@ -11,20 +11,36 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from xview3_pipeline.core.constants import SUBMISSION_COLUMNS
+from xview3_pipeline.core.constants import (
+    COMPONENTS,
+    DEFAULT_THRESHOLDS,
+    FISHING_PROBABILITY_COLUMN,
+    OBJECTNESS_COLUMN,
+    SUBMISSION_COLUMNS,
+    VESSEL_PROBABILITY_COLUMN,
+)
+from xview3_pipeline.core.metric import prepare, score
 from xview3_pipeline.core.metric.shoreline import Shoreline
-from xview3_pipeline.core.metric.xview3 import COMPONENTS, prepare, score
-from xview3_pipeline.core.tuning.thresholds import apply_thresholds
+from xview3_pipeline.core.tuning import apply_thresholds
 
 logger = logging.getLogger(__name__)
 
-#: The winning submission's thresholds (objectness 0.300, vessel 0.338, fishing 0.350).
-DEFAULT_THRESHOLDS: dict[str, float] = {"objectness": 0.3, "vessel": 0.338, "fishing": 0.35}
+__all__ = [
+    "DEFAULT_THRESHOLDS",  # defined in core.constants; importable from here as before
+    "DETECTION_KEEP_COLUMNS",
+    "detections_layer",
+    "official_submission",
+    "plot_pr_curve",
+    "score_candidates",
+    "score_report",
+    "threshold_detections",
+]
+
 #: Candidate columns kept next to the submission columns in thresholded detections.
 DETECTION_KEEP_COLUMNS = (
-    "objectness_p",
-    "vessel_p",
-    "fishing_p",
+    OBJECTNESS_COLUMN,
+    VESSEL_PROBABILITY_COLUMN,
+    FISHING_PROBABILITY_COLUMN,
     "x",
     "y",
     "detect_lat",
@@ -103,7 +119,7 @@ def _pr_curve(
     """Detection precision and recall per objectness threshold (labels play no part)."""
     rows = []
     for t in thresholds:
-        if not (candidates["objectness_p"] >= t).any():
+        if not (candidates[OBJECTNESS_COLUMN] >= t).any():
             break
         prepared = prepare(candidates, truth, shorelines=shorelines, objectness_threshold=float(t))
         loc = prepared.score(0.5, 0.5).details["loc"]

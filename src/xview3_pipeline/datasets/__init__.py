@@ -3,5 +3,11 @@
 from xview3_pipeline.datasets.checkpoint_dataset import CircleNetCheckpointDataset
 from xview3_pipeline.datasets.exported_ensemble import ExportedEnsembleDataset
 from xview3_pipeline.datasets.optional_csv import OptionalCSVDataset
+from xview3_pipeline.datasets.skip_empty_csv import SkipEmptyCSVDataset
 
-__all__ = ("CircleNetCheckpointDataset", "ExportedEnsembleDataset", "OptionalCSVDataset")
+__all__ = (
+    "CircleNetCheckpointDataset",
+    "ExportedEnsembleDataset",
+    "OptionalCSVDataset",
+    "SkipEmptyCSVDataset",
+)

@@ -5,15 +5,11 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
+from xview3_pipeline.core.constants import COMPONENTS
+
 _LOSS_TERMS = ("total", "objectness", "vessel", "fishing", "length", "offset")
-_METRICS = (
-    "aggregate",
-    "loc_fscore",
-    "loc_fscore_shore",
-    "vessel_fscore",
-    "fishing_fscore",
-    "length_acc",
-)
+#: The aggregate first, then the other components in the official order.
+_METRICS = ("aggregate", *(name for name in COMPONENTS if name != "aggregate"))
 
 
 def plot_history(history: pd.DataFrame, title: str = "") -> Figure:

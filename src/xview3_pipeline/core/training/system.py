@@ -20,10 +20,10 @@ import torch
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 
+from xview3_pipeline.core.constants import COMPONENTS as METRIC_NAMES
 from xview3_pipeline.core.encoding import CircleNetCoder
+from xview3_pipeline.core.metric import score
 from xview3_pipeline.core.metric.shoreline import Shoreline
-from xview3_pipeline.core.metric.xview3 import COMPONENTS as METRIC_NAMES
-from xview3_pipeline.core.metric.xview3 import score
 from xview3_pipeline.core.training.config import OptimConfig, ValidationConfig
 from xview3_pipeline.core.types import CircleNetOutputs, EncodedTargets
 

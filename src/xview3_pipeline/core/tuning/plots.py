@@ -1,6 +1,6 @@
 """Figures of a threshold search, drawn from its trials table (both methods).
 
-All functions take :attr:`~xview3_pipeline.core.tuning.thresholds.TuningResult.trials`
+All functions take :attr:`~xview3_pipeline.core.tuning.results.TuningResult.trials`
 (columns ``number``, ``objectness``, ``vessel``, ``fishing`` and the six metric
 components) and return a :class:`matplotlib.figure.Figure` built without pyplot, so they
 work headless and do not depend on Optuna's plotting backend.
@@ -13,10 +13,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from xview3_pipeline.core.constants import THRESHOLD_NAMES
+
 __all__ = ["plot_grid", "plot_history", "plot_slices"]
 
 _VALUE = "aggregate"
-_THRESHOLDS = ("objectness", "vessel", "fishing")
+_THRESHOLDS = THRESHOLD_NAMES
 
 
 def _no_trials(ax: Axes) -> None:

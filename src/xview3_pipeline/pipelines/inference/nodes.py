@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from torch import nn
 
-from xview3_pipeline.core.constants import SHORELINE_DIR
+from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS, SHORELINE_DIR
 from xview3_pipeline.core.detection import (
     candidate_jobs,
     concat_partitions,
@@ -18,7 +18,7 @@ from xview3_pipeline.core.detection import (
 )
 from xview3_pipeline.core.inference.predict import InferenceConfig, build_ensemble
 from xview3_pipeline.core.metric.shoreline import load_shorelines
-from xview3_pipeline.core.submission import DEFAULT_THRESHOLDS, score_candidates
+from xview3_pipeline.core.submission import score_candidates
 
 Jobs = dict[str, Callable[[], pd.DataFrame]]
 

@@ -9,8 +9,14 @@ from matplotlib.figure import Figure
 from xview3_pipeline.core.constants import SHORELINE_DIR
 from xview3_pipeline.core.detection import concat_partitions, truth_of
 from xview3_pipeline.core.metric.shoreline import load_shorelines
-from xview3_pipeline.core.tuning import TuningConfig, tune_thresholds
-from xview3_pipeline.core.tuning.plots import plot_grid, plot_history, plot_slices
+from xview3_pipeline.core.tuning import (
+    TuningConfig,
+    compare_methods,
+    plot_grid,
+    plot_history,
+    plot_slices,
+    tune_thresholds,
+)
 
 
 def tune(
@@ -20,7 +26,7 @@ def tune(
     parameters: dict[str, Any],
     storage_path: str,
 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, Figure, Figure, Figure]:
-    """Tune the thresholds on holdout candidates with the configured method and the other.
+    """Tune the thresholds on holdout candidates with every method of ``tuning.methods``.
 
     Args:
         candidates: Holdout candidates (partitioned, per scene).
@@ -30,37 +36,24 @@ def tune(
         storage_path: SQLite file of the Optuna study (resumable, optuna-dashboard).
 
     Returns:
-        Best thresholds (with their scores), the trials of the chosen method, a comparison
-        of both methods, and the history, slice and grid plots.
+        Best thresholds of the first method (with their scores); its trials; the method
+        comparison (one row per method, an empty table, written as no file, when one
+        method runs); the history and slice plots of the first method; the grid plot
+        (best aggregate per objectness threshold and the vessel x fishing plane) of the
+        grid search when it ran, else of the first method's trials.
     """
     frame = concat_partitions(candidates)
     scene_ids = sorted(candidates)
-    truth = truth_of(labels, scene_ids)
     shorelines = load_shorelines(Path(raw_root) / SHORELINE_DIR, scene_ids)
     config = TuningConfig.from_dict(parameters)
-    other = "grid" if config.method == "optuna" else "optuna"
-    results = {
-        method: tune_thresholds(
-            frame,
-            truth,
-            {**parameters, "method": method},
-            storage_path=storage_path,
-            shorelines=shorelines,
-        )
-        for method in (config.method, other)
-    }
-    best = results[config.method]
-    comparison = pd.DataFrame(
-        [
-            {
-                "method": m,
-                **r.best_thresholds,
-                "aggregate": r.best_value,
-                "evaluations": len(r.trials),
-            }
-            for m, r in results.items()
-        ]
+    results = tune_thresholds(
+        frame,
+        truth_of(labels, scene_ids),
+        config,
+        storage_path=storage_path,
+        shorelines=shorelines,
     )
+    best = results[config.method]
     thresholds = {
         **best.best_thresholds,
         "method": config.method,
@@ -70,8 +63,8 @@ def tune(
     return (
         thresholds,
         best.trials,
-        comparison,
+        compare_methods(results if len(results) > 1 else {}),
         plot_history(best.trials),
         plot_slices(best.trials),
-        plot_grid(results["grid"].trials),
+        plot_grid(results.get("grid", best).trials),
     )

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import numpy as np
-import optuna
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from xview3_pipeline.core.metric.xview3 import COMPONENTS, prepare, score
+from tests.core.tuning.conftest import FA_OBJECTNESS_MAX, TP_OBJECTNESS_MIN
+from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS
+from xview3_pipeline.core.metric import COMPONENTS, prepare, score
 from xview3_pipeline.core.tuning import (
+    COMPARISON_COLUMNS,
     TRIAL_COLUMNS,
     PreparedCache,
     TuningConfig,
     TuningResult,
     apply_thresholds,
+    compare_methods,
     grid_search,
     optuna_search,
     plot_grid,
@@ -26,94 +28,11 @@ from xview3_pipeline.core.tuning import (
     tune_thresholds,
 )
 
-#: Planted separation: false alarms have objectness below, true objects above.
-FA_OBJECTNESS_MAX = 0.45
-TP_OBJECTNESS_MIN = 0.55
-
-
-def make_holdout(
-    seed: int = 0, n_scenes: int = 3, n_gt: int = 40, n_fa: int = 40, size: float = 3000.0
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Synthetic truth and candidates with known structure.
-
-    True objects sit on a jittered lattice (well separated); each has a candidate within a
-    few pixels with high objectness and informative vessel/fishing probabilities. False
-    alarms lie on free lattice cells with low objectness and random probabilities.
-    """
-    rng = np.random.default_rng(seed)
-    truths, candidates = [], []
-    for s in range(n_scenes):
-        scene = f"scene{s}"
-        side = int(np.ceil(np.sqrt(n_gt + n_fa))) + 1
-        cells = rng.permutation(side * side)[: n_gt + n_fa]
-        spacing = size / side
-        rows = (cells // side) * spacing + spacing / 2 + rng.uniform(-5, 5, cells.size)
-        cols = (cells % side) * spacing + spacing / 2 + rng.uniform(-5, 5, cells.size)
-        vessel = rng.random(n_gt) < 0.7
-        fishing = vessel & (rng.random(n_gt) < 0.45)
-        length = rng.uniform(20, 200, n_gt)
-        truths.append(
-            pd.DataFrame(
-                {
-                    "detect_scene_row": rows[:n_gt],
-                    "detect_scene_column": cols[:n_gt],
-                    "scene_id": scene,
-                    "is_vessel": vessel,
-                    "is_fishing": fishing,
-                    "vessel_length_m": length,
-                    "confidence": "HIGH",
-                    "distance_from_shore_km": 50.0,
-                }
-            )
-        )
-        vessel_p = np.where(vessel, rng.normal(0.7, 0.12, n_gt), rng.normal(0.35, 0.12, n_gt))
-        fishing_p = np.where(fishing, rng.normal(0.65, 0.12, n_gt), rng.normal(0.35, 0.12, n_gt))
-        candidates.append(
-            pd.DataFrame(
-                {
-                    "detect_scene_row": rows[:n_gt] + rng.integers(-3, 4, n_gt),
-                    "detect_scene_column": cols[:n_gt] + rng.integers(-3, 4, n_gt),
-                    "scene_id": scene,
-                    "vessel_length_m": length * rng.uniform(0.9, 1.1, n_gt),
-                    "objectness_p": rng.uniform(TP_OBJECTNESS_MIN, 0.95, n_gt),
-                    "vessel_p": np.clip(vessel_p, 0, 1),
-                    "fishing_p": np.clip(fishing_p, 0, 1),
-                }
-            )
-        )
-        candidates.append(
-            pd.DataFrame(
-                {
-                    "detect_scene_row": rows[n_gt:],
-                    "detect_scene_column": cols[n_gt:],
-                    "scene_id": scene,
-                    "vessel_length_m": rng.uniform(20, 200, n_fa),
-                    "objectness_p": rng.uniform(0.05, FA_OBJECTNESS_MAX, n_fa),
-                    "vessel_p": rng.random(n_fa),
-                    "fishing_p": rng.random(n_fa),
-                }
-            )
-        )
-    return pd.concat(candidates, ignore_index=True), pd.concat(truths, ignore_index=True)
-
-
-@pytest.fixture(autouse=True)
-def _quiet_optuna() -> Iterator[None]:
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    yield
-    optuna.logging.set_verbosity(level)
-
-
-@pytest.fixture(scope="module")
-def holdout() -> tuple[pd.DataFrame, pd.DataFrame]:
-    return make_holdout()
-
 
 @pytest.fixture(scope="module")
 def optuna_result(holdout: tuple[pd.DataFrame, pd.DataFrame]) -> TuningResult:
     candidates, truth = holdout
-    return optuna_search(candidates, truth, {"n_trials": 120})
+    return optuna_search(candidates, truth, {"optuna": {"n_trials": 120}})
 
 
 def _official(candidates: pd.DataFrame, truth: pd.DataFrame, thresholds: dict) -> float:
@@ -123,24 +42,6 @@ def _official(candidates: pd.DataFrame, truth: pd.DataFrame, thresholds: dict) -
 # --------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------
-
-
-def test_config_defaults_and_validation() -> None:
-    cfg = TuningConfig.from_dict({})
-    assert (cfg.method, cfg.n_trials, cfg.seed) == ("optuna", 200, 42)
-    assert cfg.defaults == {"objectness": 0.3, "vessel": 0.338, "fishing": 0.35}
-    assert cfg.metric_options["distance_tolerance_m"] == 200.0
-    assert cfg.metric_options["shore_tolerance_km"] == 2.0
-    grid = cfg.grid_objectness_values()
-    assert len(grid) == 26 and grid[0] == 0.35 and grid[-1] == 0.6
-    with pytest.raises(ValueError, match="valid keys"):
-        TuningConfig.from_dict({"n_trial": 5})
-    with pytest.raises(ValueError, match="method"):
-        TuningConfig.from_dict({"method": "random"})
-    with pytest.raises(ValueError, match="multiple of the step"):
-        TuningConfig.from_dict({"objectness_step": 0.03})
-    with pytest.raises(ValueError, match="objectness_low"):
-        TuningConfig.from_dict({"objectness_low": 0.9})
 
 
 # --------------------------------------------------------------------------------------
@@ -191,50 +92,13 @@ def test_optuna_starts_with_the_defaults(optuna_result) -> None:
 
 def test_optuna_is_deterministic_under_the_seed(holdout) -> None:
     candidates, truth = holdout
-    runs = [optuna_search(candidates, truth, {"n_trials": 25, "seed": s}) for s in (7, 7, 8)]
+    runs = [
+        optuna_search(candidates, truth, {"optuna": {"n_trials": 25, "seed": s}}) for s in (7, 7, 8)
+    ]
     cols = ["objectness", "vessel", "fishing", "aggregate"]
     pd.testing.assert_frame_equal(runs[0].trials[cols], runs[1].trials[cols])
     assert runs[0].best_thresholds == runs[1].best_thresholds
     assert not runs[0].trials[cols].equals(runs[2].trials[cols])
-
-
-def test_optuna_resumes_from_sqlite(holdout, tmp_path) -> None:
-    candidates, truth = holdout
-    path = tmp_path / "tuning" / "study.db"
-    cfg = {"n_trials": 10, "study_name": "resume", "study_per_data": False}
-    first = tune_thresholds(candidates, truth, cfg, storage_path=path)
-    assert path.exists() and len(first.trials) == 10
-    second = tune_thresholds(candidates, truth, {**cfg, "n_trials": 20}, storage_path=path)
-    assert second.stats["n_new_trials"] == 10
-    assert len(second.trials) == 20
-    assert second.study is not None and first.study is not None
-    assert second.study.study_name == "resume"
-    assert second.study._study_id == first.study._study_id
-    pd.testing.assert_frame_equal(second.trials.iloc[:10], first.trials)
-    assert second.best_value >= first.best_value
-    summaries = optuna.get_all_study_summaries(f"sqlite:///{path}")
-    assert [(s.study_name, s.n_trials) for s in summaries] == [("resume", 20)]
-    # Already at the target: no new trials, same best.
-    third = tune_thresholds(candidates, truth, {**cfg, "n_trials": 15}, storage_path=path)
-    assert third.stats["n_new_trials"] == 0 and len(third.trials) == 20
-    assert third.best_thresholds == second.best_thresholds
-    # Other data under the same study name is refused.
-    other, _ = make_holdout(seed=1)
-    with pytest.raises(ValueError, match="other candidates"):
-        tune_thresholds(other, truth, {**cfg, "n_trials": 30}, storage_path=path)
-
-
-def test_study_per_data_resumes_same_data_and_separates_new_data(holdout, tmp_path) -> None:
-    candidates, truth = holdout
-    path = tmp_path / "study.db"
-    cfg = {"n_trials": 6, "study_name": "thr"}
-    first = tune_thresholds(candidates, truth, cfg, storage_path=path)
-    again = tune_thresholds(candidates, truth, {**cfg, "n_trials": 8}, storage_path=path)
-    assert again.study.study_name == first.study.study_name and again.stats["n_new_trials"] == 2
-    other, _ = make_holdout(seed=1)
-    fresh = tune_thresholds(other, truth, cfg, storage_path=path)
-    assert fresh.study.study_name != first.study.study_name and len(fresh.trials) == 6
-    assert fresh.study.study_name.startswith("thr-")
 
 
 # --------------------------------------------------------------------------------------
@@ -245,13 +109,17 @@ def test_study_per_data_resumes_same_data_and_separates_new_data(holdout, tmp_pa
 def test_grid_search_matches_a_loop_over_score(holdout) -> None:
     candidates, truth = holdout
     cfg = {
-        "method": "grid",
-        "grid_objectness_start": 0.4,
-        "grid_objectness_stop": 0.6,
-        "grid_objectness_step": 0.1,
-        "grid_vessel_fishing_points": 4,
+        "methods": ["grid"],
+        "grid": {
+            "objectness_start": 0.4,
+            "objectness_stop": 0.6,
+            "objectness_step": 0.1,
+            "vessel_fishing_points": 4,
+        },
     }
-    result = tune_thresholds(candidates, truth, cfg, storage_path="ignored.db")
+    results = tune_thresholds(candidates, truth, cfg, storage_path="ignored.db")
+    assert list(results) == ["grid"]
+    result = results["grid"]
     assert result.method == "grid" and result.study is None
     assert len(result.trials) == 3 * 4 * 4
     assert sorted(result.trials["objectness"].unique()) == [0.4, 0.5, 0.6]
@@ -294,6 +162,38 @@ def test_cache_equals_uncached_prepare_and_is_bounded(holdout) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# Methods
+# --------------------------------------------------------------------------------------
+
+
+def test_tune_runs_the_listed_methods_in_order_on_one_cache(holdout) -> None:
+    candidates, truth = holdout
+    small_grid = {
+        "objectness_start": 0.5,
+        "objectness_stop": 0.6,
+        "objectness_step": 0.1,
+        "vessel_fishing_points": 3,
+    }
+    cfg = {"methods": ["grid", "optuna"], "optuna": {"n_trials": 5}, "grid": small_grid}
+    results = tune_thresholds(candidates, truth, cfg)
+    assert list(results) == ["grid", "optuna"]
+    assert results["grid"].study is None and results["optuna"].study is not None
+    assert len(results["grid"].trials) == 2 * 3 * 3 and len(results["optuna"].trials) == 5
+    # Each method alone gives the same result: sharing the cache changes no score.
+    alone = optuna_search(candidates, truth, cfg)
+    pd.testing.assert_frame_equal(alone.trials, results["optuna"].trials)
+    comparison = compare_methods(results)
+    assert list(comparison.columns) == list(COMPARISON_COLUMNS)
+    assert comparison["method"].tolist() == ["grid", "optuna"]
+    assert comparison["aggregate"].tolist() == [r.best_value for r in results.values()]
+    assert comparison["evaluations"].tolist() == [18, 5]
+    # Only the default method runs by default.
+    default = tune_thresholds(candidates, truth, {"optuna": {"n_trials": 3}})
+    assert list(default) == ["optuna"]
+    assert compare_methods({}).empty
+
+
+# --------------------------------------------------------------------------------------
 # Edge cases
 # --------------------------------------------------------------------------------------
 
@@ -302,8 +202,8 @@ def test_cache_equals_uncached_prepare_and_is_bounded(holdout) -> None:
 def test_empty_candidates_give_the_defaults(holdout, method, caplog) -> None:
     candidates, truth = holdout
     with caplog.at_level(logging.WARNING, logger="xview3_pipeline.core.tuning"):
-        result = tune_thresholds(candidates.iloc[:0], truth, {"method": method})
-    assert result.best_thresholds == TuningConfig().defaults
+        result = tune_thresholds(candidates.iloc[:0], truth, {"methods": [method]})[method]
+    assert result.best_thresholds == DEFAULT_THRESHOLDS
     assert result.best_value == 0.0 and result.study is None
     assert list(result.trials.columns) == list(TRIAL_COLUMNS) and result.trials.empty
     assert any("No candidates" in r.getMessage() for r in caplog.records)
@@ -312,9 +212,9 @@ def test_empty_candidates_give_the_defaults(holdout, method, caplog) -> None:
 def test_truth_scene_without_candidates_does_not_lower_the_score(holdout) -> None:
     candidates, truth = holdout
     extra = truth[truth["scene_id"] == "scene0"].assign(scene_id="no_candidates")
-    cfg = {"method": "grid", "grid_objectness_start": 0.5, "grid_objectness_stop": 0.5}
-    base = tune_thresholds(candidates, truth, cfg)
-    more = tune_thresholds(candidates, pd.concat([truth, extra], ignore_index=True), cfg)
+    cfg = {"grid": {"objectness_start": 0.5, "objectness_stop": 0.5}}
+    base = grid_search(candidates, truth, cfg)
+    more = grid_search(candidates, pd.concat([truth, extra], ignore_index=True), cfg)
     assert more.best_value == base.best_value
     assert more.best_thresholds == base.best_thresholds
 
@@ -374,11 +274,7 @@ def test_plots_return_figures(holdout, optuna_result) -> None:
     grid = grid_search(
         candidates,
         truth,
-        {
-            "grid_objectness_start": 0.4,
-            "grid_objectness_stop": 0.6,
-            "grid_vessel_fishing_points": 6,
-        },
+        {"grid": {"objectness_start": 0.4, "objectness_stop": 0.6, "vessel_fishing_points": 6}},
     )
     for trials in (optuna_result.trials, grid.trials, optuna_result.trials.iloc[:0]):
         history = plot_history(trials)
