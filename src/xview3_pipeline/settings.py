@@ -2,10 +2,13 @@
 
 Parameters are deep-merged across environments, so ``conf/local/parameters.yml`` (or an
 extra environment such as ``conf/xview3_full``) can override a single nested key without
-restating the whole block.
+restating the whole block. Before every run, :class:`~xview3_pipeline.hooks.RunSafetyHooks`
+checks the parameter blocks the run uses and locks the project's data folder.
 """
 
 from kedro.config import OmegaConfigLoader
+
+from xview3_pipeline.hooks import RunSafetyHooks
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
@@ -13,3 +16,6 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "merge_strategy": {"parameters": "soft"},
 }
+
+#: Parameters are validated and the project's data folder is locked before every run.
+HOOKS = (RunSafetyHooks(),)

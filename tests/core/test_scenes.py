@@ -24,6 +24,7 @@ from xview3_pipeline.core.errors import (
     SceneNotFoundError,
 )
 from xview3_pipeline.core.io import scenes
+from xview3_pipeline.core.io.layout import resolve_scene_paths
 from xview3_pipeline.core.io.scenes import SceneRef, discover_scenes, read_scene_info
 
 
@@ -285,12 +286,17 @@ def test_build_scene_index_and_parquet_round_trip(tmp_path):
     assert list(gdf["scene_id"]) == ["aaat", "bbbv", "cccp"]
     assert list(gdf["split"]) == ["train", "validation", "public"]
     row = gdf.iloc[0]
-    assert row["vv_path"] == (raw / "train" / "aaat" / VV_FILE).absolute().as_posix()
-    assert Path(row["vh_path"]).is_absolute()
+    # Paths are stored relative to the raw root, so a moved project reads its own scenes.
+    assert row["vv_path"] == f"train/aaat/{VV_FILE}"
+    assert row["vh_path"] == f"train/aaat/{VH_FILE}" and row["scene_dir"] == "train/aaat"
+    assert row["shoreline_path"] == "shoreline/train/aaat_shoreline.npy"
+    resolved = resolve_scene_paths(gdf, raw).iloc[0]
+    assert resolved["vv_path"] == (raw / "train" / "aaat" / VV_FILE).as_posix()
+    assert Path(resolved["shoreline_path"]).is_file()
+    assert resolve_scene_paths(gdf, raw).iloc[1]["shoreline_path"] is None
     assert row["transform"] == [10.0, 0.0, ORIGIN[0], 0.0, -10.0, ORIGIN[1]]
     assert row["vv_mean"] == pytest.approx(a.vv[a.valid].astype(np.float64).mean())
     assert row["ancillary_missing"] == ""
-    assert row["shoreline_path"].endswith("shoreline/train/aaat_shoreline.npy")
     assert gdf.iloc[1]["ancillary_missing"] == "owi_wind_speed,owi_wind_direction,owi_wind_quality"
     assert gdf.iloc[1]["shoreline_path"] is None
     assert gdf["width"].dtype == np.int64 and gdf["decimation"].dtype == np.int64

@@ -53,14 +53,14 @@ SCENE_INDEX_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _record(info: SceneInfo) -> dict[str, Any]:
-    """One scene-index row (without geometry)."""
+def _record(info: SceneInfo, root: Path | None) -> dict[str, Any]:
+    """One scene-index row (without geometry); paths relative to ``root`` when given."""
     return {
         "scene_id": info.scene_id,
         "split": info.split,
-        "scene_dir": info.scene_dir.absolute().as_posix(),
-        "vv_path": info.vv_path.absolute().as_posix(),
-        "vh_path": info.vh_path.absolute().as_posix(),
+        "scene_dir": layout.relative_to_root(info.scene_dir, root),
+        "vv_path": layout.relative_to_root(info.vv_path, root),
+        "vh_path": layout.relative_to_root(info.vh_path, root),
         "crs": info.crs,
         "transform": [float(v) for v in info.transform],
         "width": info.width,
@@ -80,7 +80,7 @@ def _record(info: SceneInfo) -> dict[str, Any]:
         "footprint_area_km2": info.footprint_area_km2,
         "ancillary_missing": ",".join(info.ancillary_missing),
         "shoreline_path": (
-            info.shoreline_path.absolute().as_posix() if info.shoreline_path else None
+            layout.relative_to_root(info.shoreline_path, root) if info.shoreline_path else None
         ),
         "decimation": info.decimation,
     }
@@ -100,7 +100,11 @@ def build_scene_index(
         One row per scene, columns ``SCENE_INDEX_COLUMNS`` plus ``geometry`` (footprint of the
         valid data, EPSG:4326). ``transform`` is a list of 6 floats ``(a, b, c, d, e, f)``;
         ``ancillary_missing`` a comma-joined list of ``ANCILLARY_FILES`` keys (``""`` if none);
-        ``shoreline_path`` an absolute path or None. Survives ``to_parquet``/``read_parquet``.
+        ``shoreline_path`` a path or None. The path columns (``scene_dir``, ``vv_path``,
+        ``vh_path``, ``shoreline_path``) are POSIX paths relative to ``raw_root``, so the
+        index stays valid when the project and raw root are moved; open them with
+        :func:`~xview3_pipeline.core.io.layout.resolve_scene_paths`. Survives
+        ``to_parquet``/``read_parquet``.
 
     Raises:
         FileNotFoundError: If the raw root does not exist.
@@ -116,24 +120,29 @@ def build_scene_index(
             f"No scene folder found under raw root {root} (splits {list(splits)}); expected "
             "<raw root>/<split>/<scene_id>/VV_dB.tif and VH_dB.tif."
         )
-    return index_scenes(refs, max_side=max_side)
+    return index_scenes(refs, max_side=max_side, root=raw_root)
 
 
-def index_scenes(refs: Sequence[SceneRef], *, max_side: int = 2048) -> gpd.GeoDataFrame:
+def index_scenes(
+    refs: Sequence[SceneRef], *, max_side: int = 2048, root: str | Path | None = None
+) -> gpd.GeoDataFrame:
     """Index given scene folders (see :func:`build_scene_index` for the columns).
 
     Args:
         refs: Scene folders.
         max_side: Longest side (pixels) of the decimated read of each scene.
+        root: Store the path columns relative to this folder (the raw root); None stores
+            absolute paths (scenes that are not under one raw root).
 
     Returns:
         One row per scene, in the order of ``refs``.
     """
+    root_path = Path(root) if root is not None else None
     records: list[dict[str, Any]] = []
     geometries = []
     for i, ref in enumerate(refs, start=1):
         info = read_scene_info(ref, max_side=max_side)
-        records.append(_record(info))
+        records.append(_record(info, root_path))
         geometries.append(info.footprint)
         logger.info(
             "Indexed scene %d/%d: %s/%s (%dx%d px, nodata %.1f%%, decimation %d).",

@@ -1,11 +1,14 @@
 """Custom Kedro datasets of the project (the only package that imports ``kedro.io``)."""
 
+from xview3_pipeline.datasets.atomic import AtomicDataset, AtomicPartitionedDataset
 from xview3_pipeline.datasets.checkpoint_dataset import CircleNetCheckpointDataset
 from xview3_pipeline.datasets.exported_ensemble import ExportedEnsembleDataset
 from xview3_pipeline.datasets.optional_csv import OptionalCSVDataset
 from xview3_pipeline.datasets.skip_empty_csv import SkipEmptyCSVDataset
 
 __all__ = (
+    "AtomicDataset",
+    "AtomicPartitionedDataset",
     "CircleNetCheckpointDataset",
     "ExportedEnsembleDataset",
     "OptionalCSVDataset",

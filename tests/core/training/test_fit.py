@@ -14,6 +14,7 @@ import yaml
 from xview3_pipeline.core.encoding import CircleNetCoder, CoderConfig
 from xview3_pipeline.core.folds import FoldConfig, assign_folds
 from xview3_pipeline.core.ingestion import build_scene_index, validate_labels_in_root
+from xview3_pipeline.core.io.layout import resolve_scene_paths
 from xview3_pipeline.core.locations import cluster_locations
 from xview3_pipeline.core.losses import CircleNetLoss
 from xview3_pipeline.core.metric.shoreline import load_shorelines
@@ -39,7 +40,7 @@ def tiny_tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         objects_per_scene=30,
     )
     generate_dataset(config, root)
-    index = build_scene_index(root)
+    index = resolve_scene_paths(build_scene_index(root), root)
     labels = validate_labels_in_root(root, index).labels
     locations = cluster_locations(index)
     folds = assign_folds(labels, locations, FoldConfig(n_folds=2))

@@ -23,8 +23,8 @@ from xview3_pipeline.core.constants import (
     NEAR_SHORE_KM,
     SPLITS,
 )
-from xview3_pipeline.core.errors import InvalidSceneIdError, LabelValidationError
-from xview3_pipeline.core.io import layout
+from xview3_pipeline.core.errors import LabelValidationError
+from xview3_pipeline.core.io.label_rows import BOOL_COLUMNS, check_rows
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +52,6 @@ _FLOAT_COLUMNS = (
     "right",
 )
 _INT_COLUMNS = ("detect_scene_row", "detect_scene_column")
-_BOOL_COLUMNS = ("is_vessel", "is_fishing")
-_BOOL_TEXT: dict[str, bool] = {
-    "true": True,
-    "false": False,
-    "1": True,
-    "0": False,
-    "1.0": True,
-    "0.0": False,
-}
 _MAX_REPORTED = 10
 
 
@@ -129,22 +120,6 @@ def _as_text(series: pd.Series) -> pd.Series:
     """Any column as Python strings, missing values as ``""``."""
     obj = series.astype(object)
     return obj.where(series.notna().to_numpy(), "").astype(str)
-
-
-def _parse_float(text: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Parse stripped text as float64: (values with NaN for blank/bad, blank mask, bad mask)."""
-    blank = text == ""
-    values = pd.to_numeric(text.where(~blank, None), errors="coerce").astype("float64")
-    bad = ~blank & values.isna()
-    return values, blank, bad
-
-
-def _is_plain_id(value: str) -> bool:
-    try:
-        layout.validate_scene_id(value)
-    except InvalidSceneIdError:
-        return False
-    return True
 
 
 def _scenes_table(scenes: pd.DataFrame) -> pd.DataFrame:
@@ -216,137 +191,6 @@ def _combine(
     return combined, extras
 
 
-class _Problems:
-    """Accumulates (row position, column, problem) triples from vectorised masks."""
-
-    def __init__(self, n_rows: int) -> None:
-        self.n_rows = n_rows
-        self.parts: list[pd.DataFrame] = []
-
-    def add(self, mask: pd.Series | np.ndarray, column: str, problem: str | pd.Series) -> None:
-        mask_arr = np.asarray(mask, dtype=bool)
-        pos = np.flatnonzero(mask_arr)
-        if pos.size == 0:
-            return
-        if isinstance(problem, pd.Series):
-            descr = problem.to_numpy(dtype=object)[pos]
-        else:
-            descr = np.full(pos.size, problem, dtype=object)
-        self.parts.append(
-            pd.DataFrame({"pos": pos, "order": len(self.parts), "column": column, "problem": descr})
-        )
-
-    def table(self) -> pd.DataFrame:
-        if not self.parts:
-            return pd.DataFrame(
-                {
-                    "pos": pd.Series(dtype="int64"),
-                    "order": pd.Series(dtype="int64"),
-                    "column": pd.Series(dtype=object),
-                    "problem": pd.Series(dtype=object),
-                }
-            )
-        table = pd.concat(self.parts, ignore_index=True)
-        return table.sort_values(["pos", "order"], kind="stable").reset_index(drop=True)
-
-
-def _check(text: pd.DataFrame, scenes: pd.DataFrame) -> tuple[_Problems, dict[str, pd.Series]]:
-    """Run every row check on stripped text; return the problems and the parsed columns."""
-    problems = _Problems(len(text))
-    parsed: dict[str, pd.Series] = {}
-
-    # Scene id: a plain identifier (checked once per distinct value), then a known scene.
-    scene_id = text["scene_id"]
-    uniq = pd.unique(scene_id.to_numpy(dtype=object))
-    bad_ids = [v for v in uniq if not _is_plain_id(v)]
-    invalid_id = scene_id.isin(bad_ids)
-    problems.add(
-        invalid_id,
-        "scene_id",
-        "invalid scene id: expected a plain identifier of letters, digits, '_' and '-' "
-        "(no path separators, no '..')",
-    )
-    keyed = text[["split", "scene_id"]].merge(
-        scenes, on=["split", "scene_id"], how="left", validate="many_to_one"
-    )
-    width = pd.Series(keyed["width"].to_numpy(), index=text.index)
-    height = pd.Series(keyed["height"].to_numpy(), index=text.index)
-    known = width.notna()
-    problems.add(
-        ~invalid_id & ~known,
-        "scene_id",
-        "unknown scene: no scene folder with this id in split '" + text["split"] + "'",
-    )
-
-    # Pixel position: integral, inside the scene.
-    for col, dim, limit in (
-        ("detect_scene_row", "height", height),
-        ("detect_scene_column", "width", width),
-    ):
-        values, blank, bad = _parse_float(text[col])
-        problems.add(blank, col, "missing value: expected an integer pixel index")
-        problems.add(bad, col, "not a number: expected an integer pixel index")
-        nonfinite = ~blank & ~bad & ~np.isfinite(values)
-        problems.add(nonfinite, col, "not finite: expected an integer pixel index")
-        finite = np.isfinite(values)
-        nonint = finite & (values != np.floor(values))
-        problems.add(nonint, col, "not an integer: expected an integer pixel index")
-        integral = finite & ~nonint
-        outside = integral & known & ~((values >= 0) & (values < limit))
-        limit_text = limit.astype("Int64").astype(str)
-        problems.add(
-            outside,
-            col,
-            f"outside the scene: expected 0 <= value < {dim} " + limit_text,
-        )
-        parsed[col] = values
-
-    # Coordinates.
-    for col, bound in (("detect_lat", 90.0), ("detect_lon", 180.0)):
-        values, blank, bad = _parse_float(text[col])
-        problems.add(blank, col, "missing value: expected a coordinate in degrees")
-        problems.add(bad, col, "not a number: expected a coordinate in degrees")
-        out = ~blank & ~bad & ~(values.abs() <= bound)
-        problems.add(out, col, f"out of range: expected |value| <= {bound:g} degrees")
-        parsed[col] = values
-
-    # Detection id: present and unique over all files.
-    det = text["detect_id"]
-    det_blank = det == ""
-    problems.add(det_blank, "detect_id", "missing value: expected a unique detection id")
-    dup = ~det_blank & det.duplicated(keep="first")
-    problems.add(dup, "detect_id", "duplicate detect_id (already used by an earlier row)")
-
-    # Confidence.
-    conf_ok = text["confidence"].isin(list(CONFIDENCE_LEVELS))
-    problems.add(
-        ~conf_ok, "confidence", f"invalid confidence: expected one of {list(CONFIDENCE_LEVELS)}"
-    )
-
-    # Booleans.
-    for col in _BOOL_COLUMNS:
-        lowered = text[col].str.lower()
-        ok = (text[col] == "") | lowered.isin(list(_BOOL_TEXT))
-        problems.add(~ok, col, "invalid boolean: expected True, False or blank")
-        parsed[col] = lowered.map(_BOOL_TEXT).astype("boolean")
-
-    # Length: blank or a finite non-negative number.
-    values, blank, bad = _parse_float(text["vessel_length_m"])
-    problems.add(bad, "vessel_length_m", "not a number: expected a length in metres or blank")
-    nonfinite = ~blank & ~bad & ~np.isfinite(values)
-    problems.add(nonfinite, "vessel_length_m", "not finite: expected a length in metres or blank")
-    negative = np.isfinite(values) & (values < 0)
-    problems.add(negative, "vessel_length_m", "negative length: expected a length >= 0 m")
-    parsed["vessel_length_m"] = values
-
-    # Other numeric columns: blank or numeric.
-    for col in ("distance_from_shore_km", "top", "left", "bottom", "right"):
-        values, _, bad = _parse_float(text[col])
-        problems.add(bad, col, "not a number: expected a number or blank")
-        parsed[col] = values
-    return problems, parsed
-
-
 def _format_problems(table: pd.DataFrame, text: pd.DataFrame, raw: pd.DataFrame) -> str:
     n_rows = table["pos"].nunique()
     lines = [
@@ -380,7 +224,7 @@ def _typed_labels(
             out[col] = parsed[col].to_numpy(dtype="float64")
         elif col in _INT_COLUMNS:
             out[col] = parsed[col].to_numpy(dtype="float64").astype("int64")
-        elif col in _BOOL_COLUMNS:
+        elif col in BOOL_COLUMNS:
             out[col] = pd.array(parsed[col].to_numpy(), dtype="boolean")
         elif col == "confidence":
             out[col] = pd.Categorical(text[col].to_numpy(dtype=object), dtype=_confidence_dtype())
@@ -444,7 +288,7 @@ def validate_labels(
     text = raw.copy()
     for col in [*LABEL_COLUMNS, *extras]:
         text[col] = raw[col].astype(str).str.strip()
-    problems, parsed = _check(text, _scenes_table(scenes))
+    problems, parsed = check_rows(text, _scenes_table(scenes))
     table = problems.table()
 
     if len(table) and strict:

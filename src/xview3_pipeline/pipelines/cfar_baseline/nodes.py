@@ -14,6 +14,7 @@ from xview3_pipeline.core.detection import (
     select_scenes,
     settings_fingerprint,
 )
+from xview3_pipeline.core.io.layout import resolve_scene_paths
 
 Jobs = dict[str, Callable[[], pd.DataFrame]]
 
@@ -43,7 +44,7 @@ def cfar_candidates(
     return tuple(  # type: ignore[return-value]
         candidate_jobs(
             detect,
-            select_scenes(scene_index, fold_assignments, which),
+            select_scenes(resolve_scene_paths(scene_index, raw_root), fold_assignments, which),
             cache_dir=cache_dir,
             fingerprint=fingerprint,
         )

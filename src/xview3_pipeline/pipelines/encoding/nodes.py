@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from xview3_pipeline.core.data.scene_reader import SceneReader
 from xview3_pipeline.core.encoding import CoderConfig
 from xview3_pipeline.core.encoding.tables import encode_scenes, lazy_crop_preview, roundtrip_table
+from xview3_pipeline.core.io.layout import resolve_scene_paths
 
 
 def _training_scenes(scene_index: pd.DataFrame, fold_assignments: pd.DataFrame) -> pd.DataFrame:
@@ -65,11 +66,13 @@ def roundtrip_report(
 
 
 def target_previews(
+    *,
     labels: pd.DataFrame,
     scene_index: pd.DataFrame,
     fold_assignments: pd.DataFrame,
     coder: dict[str, Any],
     parameters: dict[str, Any],
+    raw_root: str,
 ) -> dict[str, Callable[[], Figure]]:
     """Target previews over the densest crop of the first training scenes.
 
@@ -79,12 +82,16 @@ def target_previews(
         fold_assignments: The fold table.
         coder: ``training.coder`` parameters.
         parameters: ``preview_scenes`` (how many) and ``preview_crop`` (pixels).
+        raw_root: Root of the xView3 layout, which the index's paths are relative to.
 
     Returns:
         Lazy figures keyed by scene id.
     """
     config = CoderConfig.from_dict(coder)
-    scenes = _training_scenes(scene_index, fold_assignments).head(int(parameters["preview_scenes"]))
+    scenes = resolve_scene_paths(
+        _training_scenes(scene_index, fold_assignments).head(int(parameters["preview_scenes"])),
+        raw_root,
+    )
     out = {}
     for r in scenes.itertuples(index=False):
         reader = SceneReader(r.vh_path, r.vv_path)

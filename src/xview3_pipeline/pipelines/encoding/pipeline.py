@@ -23,13 +23,14 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ),
             Node(
                 func=target_previews,
-                inputs=[
-                    "labels",
-                    "scene_index",
-                    "fold_assignments",
-                    "params:training.coder",
-                    "params:encoding",
-                ],
+                inputs={
+                    "labels": "labels",
+                    "scene_index": "scene_index",
+                    "fold_assignments": "fold_assignments",
+                    "coder": "params:training.coder",
+                    "parameters": "params:encoding",
+                    "raw_root": "params:raw_root",
+                },
                 outputs="encoding_previews",
                 name="target_previews_node",
             ),

@@ -6,6 +6,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from xview3_pipeline.core.folds import FoldConfig, assign_folds, fold_balance, plot_fold_balance
+from xview3_pipeline.validation import check_holdout_size
 
 
 def split_folds(
@@ -20,7 +21,12 @@ def split_folds(
 
     Returns:
         The fold table (fold -1 is the private holdout).
+
+    Raises:
+        ParameterError: If the holdout asks for more scenes per location than a location
+            has (checked before anything is saved).
     """
+    check_holdout_size(scene_locations, parameters)
     return assign_folds(labels, scene_locations, FoldConfig.from_dict(parameters))
 
 

@@ -17,6 +17,7 @@ from xview3_pipeline.core.detection import (
     truth_of,
 )
 from xview3_pipeline.core.inference.predict import InferenceConfig, build_ensemble
+from xview3_pipeline.core.io.layout import resolve_scene_paths
 from xview3_pipeline.core.metric.shoreline import load_shorelines
 from xview3_pipeline.core.submission import score_candidates
 
@@ -50,7 +51,9 @@ def _jobs(
     config = InferenceConfig.from_dict(parameters)
     detect = model_detector(model, config, Path(raw_root) / SHORELINE_DIR)
     fingerprint = module_fingerprint(model, parameters)
-    return candidate_jobs(detect, scenes, cache_dir=cache_dir, fingerprint=fingerprint)
+    return candidate_jobs(
+        detect, resolve_scene_paths(scenes, raw_root), cache_dir=cache_dir, fingerprint=fingerprint
+    )
 
 
 def predict_scene_set(

@@ -20,7 +20,8 @@ def index_scenes(raw_root: str, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
         parameters: ``splits`` to index and ``max_side`` of the decimated read.
 
     Returns:
-        The scene index (EPSG:4326 footprints).
+        The scene index (EPSG:4326 footprints, paths relative to the raw root), kept in
+        memory until the labels are validated against it.
     """
     return build_scene_index(
         raw_root, splits=parameters["splits"], max_side=int(parameters["max_side"])
@@ -28,23 +29,28 @@ def index_scenes(raw_root: str, parameters: dict[str, Any]) -> gpd.GeoDataFrame:
 
 
 def validate_labels(
-    raw_root: str, scene_index: gpd.GeoDataFrame, parameters: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Validate ``train.csv`` and ``validation.csv`` against the scene index.
+    raw_root: str, indexed_scenes: gpd.GeoDataFrame, parameters: dict[str, Any]
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Validate ``train.csv`` and ``validation.csv`` against the new scene index.
+
+    The index is an output of this node, not of :func:`index_scenes`: Kedro saves it only
+    together with the labels, so a strict run that stops on a bad label row leaves the
+    previous run's index, labels and report as they were.
 
     Args:
         raw_root: Root of the xView3 layout.
-        scene_index: Output of :func:`index_scenes`.
+        indexed_scenes: Output of :func:`index_scenes`.
         parameters: ``strict`` (stop on the first invalid rows) and ``near_shore_km``.
 
     Returns:
-        Validated labels, rejected rows (lenient mode) and a summary report.
+        The scene index, validated labels, rejected rows (lenient mode) and a summary
+        report.
     """
     result = validate_labels_in_root(
         raw_root,
-        scene_index,
+        indexed_scenes,
         strict=bool(parameters["strict"]),
         near_shore_km=float(parameters["near_shore_km"]),
     )
-    report = ingestion_report(scene_index, result.labels, result.rejects)
-    return result.labels, result.rejects, report
+    report = ingestion_report(indexed_scenes, result.labels, result.rejects)
+    return indexed_scenes, result.labels, result.rejects, report

@@ -6,19 +6,19 @@ from .nodes import index_scenes, validate_labels
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """Index scenes, then validate labels against the index."""
+    """Index scenes, then validate labels against the index and save both together."""
     return Pipeline(
         [
             Node(
                 func=index_scenes,
                 inputs=["params:raw_root", "params:ingestion"],
-                outputs="scene_index",
+                outputs="indexed_scenes",
                 name="index_scenes_node",
             ),
             Node(
                 func=validate_labels,
-                inputs=["params:raw_root", "scene_index", "params:ingestion"],
-                outputs=["labels", "label_rejects", "ingestion_report"],
+                inputs=["params:raw_root", "indexed_scenes", "params:ingestion"],
+                outputs=["scene_index", "labels", "label_rejects", "ingestion_report"],
                 name="validate_labels_node",
             ),
         ]

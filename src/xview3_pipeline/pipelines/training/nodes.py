@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from xview3_pipeline.core.constants import SHORELINE_DIR
+from xview3_pipeline.core.io.layout import resolve_scene_paths
 from xview3_pipeline.core.training.config import TrainingConfig
 from xview3_pipeline.core.training.fit import clear_run
 from xview3_pipeline.core.training.plots import plot_history
@@ -40,7 +41,7 @@ def train_fold(
     config = TrainingConfig.from_dict(parameters)
     k = int(fold)
     result = run_fold(
-        scene_index,
+        resolve_scene_paths(scene_index, raw_root),
         fold_assignments,
         labels,
         shore_root=str(Path(raw_root) / SHORELINE_DIR),
