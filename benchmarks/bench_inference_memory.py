@@ -8,9 +8,10 @@ For each size ``N`` a synthetic ``N × N`` scene is generated once (``generate_d
 cached under ``--root``), then each mode runs in a fresh subprocess so that its peak
 resident set size (``VmHWM`` of ``/proc/self/status``) is its own:
 
-* ``streaming``: :func:`~xview3_pipeline.core.inference.predict_scene` (band streaming);
-* ``reference``: :func:`~xview3_pipeline.core.inference.predict_scene_reference`
-  (whole-scene maps and input, the seed's way), for comparison.
+* ``streaming``: :func:`~xview3_pipeline.core.detection.cnn.predict_scene` (band streaming);
+* ``reference``: ``predict_scene_reference`` of ``tests/core/detection/reference.py``
+  (whole-scene maps and input, the winner's way), for comparison; run from the
+  repository root.
 
 The model is the ``cpu_small`` preset with random weights (memory and time do not depend
 on the weights) in a one-model :class:`CircleNetEnsemble` with flip TTA, and the default
@@ -18,7 +19,7 @@ CPU :class:`InferenceConfig` (tiles 512, step 384, batch 4). ``baseline_mb`` is 
 after building the model and running one warm-up batch; ``inference_mb`` = peak −
 baseline is what the scene itself costs. ``naive_maps_mb`` is the estimate for a
 whole-scene accumulation: 6 float32 maps + weights at stride 2, ``7 · (N/2)² · 4`` B;
-``band_estimate_mb`` the streaming estimate of the predict module docstring.
+``band_estimate_mb`` the streaming estimate of the ``core.detection.cnn.run`` docstring.
 Writes ``benchmarks/results/inference_memory.csv`` and prints it.
 """
 
@@ -75,11 +76,14 @@ def worker(args: argparse.Namespace) -> None:
     """Run one scene in this process and write a JSON line of measurements to stdout."""
     import torch  # noqa: PLC0415
 
-    from xview3_pipeline.core.inference import (  # noqa: PLC0415
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.core.detection
+    from tests.core.detection.reference import predict_scene_reference  # noqa: PLC0415
+
+    from xview3_pipeline.core.detection import Scene  # noqa: PLC0415
+    from xview3_pipeline.core.detection.cnn import (  # noqa: PLC0415
         InferenceConfig,
         build_ensemble,
         predict_scene,
-        predict_scene_reference,
     )
     from xview3_pipeline.core.io.scenes import discover_scenes  # noqa: PLC0415
     from xview3_pipeline.core.models import build_model  # noqa: PLC0415
@@ -96,9 +100,10 @@ def worker(args: argparse.Namespace) -> None:
             ensemble(warm.contiguous(memory_format=torch.channels_last))
     baseline = _vm_hwm_mb()
     (ref,) = discover_scenes(args.scene_root)
+    scene = Scene.from_folder(ref.scene_dir, split=ref.split)
     run = predict_scene if args.mode == "streaming" else predict_scene_reference
     t0 = time.perf_counter()
-    frame = run(ensemble, ref, config)
+    frame = run(ensemble, scene, config)
     seconds = time.perf_counter() - t0
     stats = frame.attrs.get("inference", {})
     result = {

@@ -138,7 +138,7 @@ def check_encoding(encoding: Mapping[str, Any]) -> None:
 
 
 def _inference(block: Mapping[str, Any]) -> None:
-    from xview3_pipeline.core.inference.predict import InferenceConfig  # noqa: PLC0415
+    from xview3_pipeline.core.detection.cnn import InferenceConfig  # noqa: PLC0415
 
     InferenceConfig.from_dict(block)
     check_tile_multiple(block)
@@ -174,7 +174,7 @@ def _folds(block: Mapping[str, Any]) -> None:
 
 
 def _cfar(block: Mapping[str, Any]) -> None:
-    from xview3_pipeline.core.cfar import CfarConfig  # noqa: PLC0415
+    from xview3_pipeline.core.detection.cfar import CfarConfig  # noqa: PLC0415
 
     CfarConfig.from_dict(block)
 

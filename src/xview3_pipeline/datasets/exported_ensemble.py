@@ -9,7 +9,7 @@ import fsspec
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_filepath_str
 from torch import nn
 
-from xview3_pipeline.core.inference.ensemble import export_ensemble, load_exported
+from xview3_pipeline.core.detection.cnn.ensemble import export_ensemble, load_exported
 
 
 class ExportedEnsembleDataset(AbstractVersionedDataset[nn.Module, nn.Module]):

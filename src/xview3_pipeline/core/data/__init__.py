@@ -45,7 +45,6 @@ from xview3_pipeline.core.data.scene_reader import (
     CHANNELS,
     MultiSceneReader,
     SceneReader,
-    WindowSpec,
     contours_to_points,
     load_shoreline_points,
 )
@@ -77,7 +76,6 @@ __all__ = (
     "TargetEncoder",
     "UnclippedGaussNoise",
     "UnclippedRandomBrightnessContrast",
-    "WindowSpec",
     "augmentation_from_config",
     "balanced_class_weights",
     "build_augmentations",

@@ -17,8 +17,7 @@ import logging
 import math
 import os
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,13 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from xview3_pipeline.core.constants import NODATA
+from xview3_pipeline.core.io.ancillary import contour_points as contours_to_points
+from xview3_pipeline.core.io.ancillary import load_shoreline_points
 
 __all__ = [
     "CHANNELS",
     "MultiSceneReader",
     "SceneReader",
-    "WindowSpec",
     "contours_to_points",
     "load_shoreline_points",
 ]
@@ -42,23 +42,6 @@ logger = logging.getLogger(__name__)
 
 #: Channel order of every image read here, as in the seed (``channels: [vh, vv]``).
 CHANNELS: tuple[str, str] = ("vh", "vv")
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    """A pixel window of a scene; it may extend beyond the scene on any side.
-
-    Attributes:
-        row0: First row (may be negative).
-        col0: First column (may be negative).
-        height: Rows.
-        width: Columns.
-    """
-
-    row0: int
-    col0: int
-    height: int
-    width: int
 
 
 class SceneReader:
@@ -182,10 +165,6 @@ class SceneReader:
             out[channel, r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = data
         return out
 
-    def read_window(self, window: WindowSpec) -> np.ndarray:
-        """:meth:`read` for a :class:`WindowSpec`."""
-        return self.read(window.row0, window.col0, window.height, window.width)
-
 
 class MultiSceneReader:
     """Windowed reads from many scenes, keeping at most ``max_open`` scenes open.
@@ -251,41 +230,3 @@ class MultiSceneReader:
     def read(self, scene_id: str, row0: int, col0: int, height: int, width: int) -> np.ndarray:
         """``(2, height, width)`` float32 dB ``[VH, VV]`` window; see :meth:`SceneReader.read`."""
         return self.reader(scene_id).read(row0, col0, height, width)
-
-
-def contours_to_points(contours: np.ndarray | Sequence[np.ndarray] | None) -> np.ndarray:
-    """Stack shoreline contours into one point array.
-
-    Args:
-        contours: The content of a ``<scene_id>_shoreline.npy`` file: an object array (or
-            sequence) of ``(k, 2)`` contours of ``(row, col)`` points, or already an
-            ``(N, 2)`` float array; None or empty for a scene without shoreline.
-
-    Returns:
-        ``(N, 2)`` float32 ``(row, col)`` points in scene pixels (``N`` may be 0).
-    """
-    if contours is None:
-        return np.zeros((0, 2), np.float32)
-    arr = contours if isinstance(contours, np.ndarray) else np.asarray(contours, dtype=object)
-    if arr.size == 0:
-        return np.zeros((0, 2), np.float32)
-    if arr.ndim >= 2 and arr.shape[-1] == 2:
-        # Numeric points, or equal-length contours that numpy stacked into one array.
-        try:
-            return arr.astype(np.float32).reshape(-1, 2)
-        except (TypeError, ValueError):
-            pass
-    parts = [np.asarray(c, dtype=np.float32).reshape(-1, 2) for c in arr.ravel() if np.size(c)]
-    if not parts:
-        return np.zeros((0, 2), np.float32)
-    return np.concatenate(parts, axis=0)
-
-
-def load_shoreline_points(path: str | Path | None) -> np.ndarray:
-    """Load a ``<scene_id>_shoreline.npy`` file as ``(N, 2)`` float32 ``(row, col)`` points.
-
-    A missing file (or ``None``) gives an empty array: scenes far from land have none.
-    """
-    if path is None or not Path(path).is_file():
-        return np.zeros((0, 2), np.float32)
-    return contours_to_points(np.load(path, allow_pickle=True))

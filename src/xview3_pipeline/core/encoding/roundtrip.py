@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xview3_pipeline.core.encoding.coder import CoderConfig, decode, encode_targets, output_shape
+from xview3_pipeline.core.encoding.config import CoderConfig, output_shape
+from xview3_pipeline.core.encoding.decoding import decode
 from xview3_pipeline.core.encoding.functional import heatmap_nms
+from xview3_pipeline.core.encoding.targets import encode_targets
 from xview3_pipeline.core.metric.matching import match_points
 from xview3_pipeline.core.types import CONFIDENCE_CODES, IGNORE_INDEX, ObjectLabels
 

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from xview3_pipeline.core.encoding.coder import (
-    CoderConfig,
+from xview3_pipeline.core.encoding.config import CoderConfig
+from xview3_pipeline.core.encoding.preview import encoding_preview
+from xview3_pipeline.core.encoding.roundtrip import roundtrip_f1
+from xview3_pipeline.core.encoding.targets import (
     encode_targets,
     labels_to_objects,
     object_targets,
 )
-from xview3_pipeline.core.encoding.preview import encoding_preview
-from xview3_pipeline.core.encoding.roundtrip import roundtrip_f1
 
 #: Columns of an encoded object table.
 ENCODED_OBJECT_COLUMNS = (

@@ -1,20 +1,13 @@
 """Nodes of the ``cfar_baseline`` pipeline."""
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from xview3_pipeline.core.cfar import CfarConfig
-from xview3_pipeline.core.constants import SHORELINE_DIR
-from xview3_pipeline.core.detection import (
-    candidate_jobs,
-    cfar_detector,
-    select_scenes,
-    settings_fingerprint,
-)
-from xview3_pipeline.core.io.layout import resolve_scene_paths
+from xview3_pipeline.core.detection import CfarDetector
+from xview3_pipeline.core.detection.cfar import CfarConfig
+from xview3_pipeline.core.detection.scene_sets import candidate_jobs, select_scenes
 
 Jobs = dict[str, Callable[[], pd.DataFrame]]
 
@@ -38,15 +31,13 @@ def cfar_candidates(
     Returns:
         Lazy per-scene candidate tables of the holdout and of the test scenes.
     """
-    config = CfarConfig.from_dict(parameters)
-    detect = cfar_detector(config, Path(raw_root) / SHORELINE_DIR)
-    fingerprint = settings_fingerprint({"cfar": parameters})
+    detector = CfarDetector(CfarConfig.from_dict(parameters))
     return tuple(  # type: ignore[return-value]
         candidate_jobs(
-            detect,
-            select_scenes(resolve_scene_paths(scene_index, raw_root), fold_assignments, which),
+            detector,
+            select_scenes(scene_index, fold_assignments, which),
+            raw_root=raw_root,
             cache_dir=cache_dir,
-            fingerprint=fingerprint,
         )
         for which in ("holdout", "test")
     )

@@ -8,16 +8,14 @@ import pandas as pd
 from torch import nn
 
 from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS, SHORELINE_DIR
-from xview3_pipeline.core.detection import (
+from xview3_pipeline.core.detection import CnnDetector
+from xview3_pipeline.core.detection.cnn import InferenceConfig, build_ensemble
+from xview3_pipeline.core.detection.scene_sets import (
     candidate_jobs,
     concat_partitions,
-    model_detector,
-    module_fingerprint,
     select_scenes,
     truth_of,
 )
-from xview3_pipeline.core.inference.predict import InferenceConfig, build_ensemble
-from xview3_pipeline.core.io.layout import resolve_scene_paths
 from xview3_pipeline.core.metric.shoreline import load_shorelines
 from xview3_pipeline.core.submission import score_candidates
 
@@ -48,12 +46,8 @@ def _jobs(
     parameters: dict[str, Any],
     cache_dir: str,
 ) -> Jobs:
-    config = InferenceConfig.from_dict(parameters)
-    detect = model_detector(model, config, Path(raw_root) / SHORELINE_DIR)
-    fingerprint = module_fingerprint(model, parameters)
-    return candidate_jobs(
-        detect, resolve_scene_paths(scenes, raw_root), cache_dir=cache_dir, fingerprint=fingerprint
-    )
+    detector = CnnDetector(model, InferenceConfig.from_dict(parameters))
+    return candidate_jobs(detector, scenes, raw_root=raw_root, cache_dir=cache_dir)
 
 
 def predict_scene_set(

@@ -6,10 +6,9 @@ import geopandas as gpd
 import pandas as pd
 from torch import nn
 
-from xview3_pipeline.core.cfar import CfarConfig
-from xview3_pipeline.core.constants import SHORELINE_DIR
-from xview3_pipeline.core.detection import cfar_detector, model_detector
-from xview3_pipeline.core.inference.predict import InferenceConfig
+from xview3_pipeline.core.detection import CfarDetector, CnnDetector, Detector, Scene
+from xview3_pipeline.core.detection.cfar import CfarConfig
+from xview3_pipeline.core.detection.cnn import InferenceConfig
 from xview3_pipeline.core.ingestion import index_scenes
 from xview3_pipeline.core.io.scenes import discover_prediction_scenes
 from xview3_pipeline.core.submission import (
@@ -49,17 +48,17 @@ def predict_folder(
         ValueError: On an unknown method.
     """
     scenes = index_scenes(discover_prediction_scenes(predict_root), max_side=512)
-    shore_root = f"{predict_root}/{SHORELINE_DIR}"
+    detector: Detector
     if method == "model":
-        detect, chosen = (
-            model_detector(ensemble, InferenceConfig.from_dict(inference), shore_root),
-            thresholds,
-        )
+        detector, chosen = CnnDetector(ensemble, InferenceConfig.from_dict(inference)), thresholds
     elif method == "cfar":
-        detect, chosen = cfar_detector(CfarConfig.from_dict(cfar), shore_root), cfar_thresholds
+        detector, chosen = CfarDetector(CfarConfig.from_dict(cfar)), cfar_thresholds
     else:
         raise ValueError(f"Unknown predict_method {method!r}; expected 'model' or 'cfar'.")
-    frames = [detect(row) for row in scenes.itertuples(index=False)]
+    frames = [
+        detector.detect(Scene.from_index_row(row, predict_root))
+        for row in scenes.itertuples(index=False)
+    ]
     candidates = (
         pd.concat([f for f in frames if len(f)], ignore_index=True)
         if any(len(f) for f in frames)

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from xview3_pipeline.core.constants import SHORELINE_DIR
-from xview3_pipeline.core.detection import concat_partitions
+from xview3_pipeline.core.detection.scene_sets import concat_partitions
 from xview3_pipeline.core.metric.shoreline import load_shorelines
 from xview3_pipeline.core.submission import (
     detections_layer,

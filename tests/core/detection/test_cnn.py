@@ -1,7 +1,8 @@
-"""Tiled scene inference: tiling, blending, streaming decoding, flip TTA, export, tables."""
+"""The CNN detector: tiling, blending, streaming decoding, flip TTA, export, tables."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -17,27 +18,30 @@ from pyproj import Transformer
 from torch import nn
 from torch.nn import functional as F
 
+from tests.core.detection.reference import (
+    accumulate_scene_maps,
+    coverage_count,
+    predict_scene_reference,
+    tile_origins,
+)
 from tests.core.rasters import write_raster
+from xview3_pipeline.core.config import RenamedOptionWarning
 from xview3_pipeline.core.constants import ANCILLARY_FILES, NODATA, VH_FILE, VV_FILE
 from xview3_pipeline.core.data.scene_reader import SceneReader
-from xview3_pipeline.core.inference import (
-    CANDIDATE_COLUMNS,
+from xview3_pipeline.core.detection import CANDIDATE_COLUMNS, Scene
+from xview3_pipeline.core.detection.cnn import (
     CircleNetEnsemble,
     InferenceConfig,
-    InferenceScene,
+    NonFiniteOutputError,
     TileGrid,
-    accumulate_scene_maps,
     build_ensemble,
     export_ensemble,
     flip_offset_x,
     load_exported,
     predict_scene,
-    predict_scene_reference,
     pyramid_weight,
     tile_starts,
-    uncovered_border,
 )
-from xview3_pipeline.core.metric.shoreline import Shoreline
 from xview3_pipeline.core.types import CircleNetOutputs
 
 BACKGROUND_DB = -25.0
@@ -98,15 +102,13 @@ def config(**kw: object) -> InferenceConfig:
     return InferenceConfig.from_dict(base | kw)
 
 
-def write_sar(
-    tmp: Path, vv: np.ndarray, vh: np.ndarray | None = None, name: str = "s1"
-) -> InferenceScene:
+def write_sar(tmp: Path, vv: np.ndarray, vh: np.ndarray | None = None, name: str = "s1") -> Scene:
     folder = tmp / name
     if vh is None:
         vh = np.where(vv == NODATA, NODATA, np.float32(-30.0)).astype(np.float32)
     write_raster(folder / VV_FILE, vv.astype(np.float32))
     write_raster(folder / VH_FILE, vh.astype(np.float32))
-    return InferenceScene.from_paths(name, folder / VH_FILE, folder / VV_FILE)
+    return Scene.from_folder(folder)
 
 
 def background(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -120,7 +122,7 @@ def background(h: int, w: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize(("h", "w"), [(300, 517), (250, 380), (64, 64), (40, 70), (129, 200)])
 def test_full_coverage_every_pixel(h: int, w: int) -> None:
     grid = TileGrid.build(h, w, 128, 96, coverage="full", stride=2)
-    assert grid.coverage_count().min() >= 1
+    assert coverage_count(grid).min() >= 1
     assert grid.uncovered_rows == grid.uncovered_cols == 0
     for starts, length in ((grid.row_starts, h), (grid.col_starts, w)):
         assert all(s % 2 == 0 for s in starts)
@@ -131,7 +133,7 @@ def test_full_coverage_every_pixel(h: int, w: int) -> None:
         assert all(b - a <= 96 for a, b in itertools.pairwise(starts))
 
 
-def test_seed_coverage_reproduces_uncovered_border() -> None:
+def test_winner_coverage_reproduces_uncovered_border() -> None:
     h, w, t, s = 250, 380, 128, 96
 
     def seed_uncovered(length: int) -> int:
@@ -140,16 +142,19 @@ def test_seed_coverage_reproduces_uncovered_border() -> None:
         return max(0, length - ((n - 1) * s + t))
 
     assert seed_uncovered(h) == 26 and seed_uncovered(w) == 60
-    grid = TileGrid.build(h, w, t, s, coverage="seed")
+    grid = TileGrid.build(h, w, t, s, coverage="winner")
     assert (grid.uncovered_rows, grid.uncovered_cols) == (26, 60)
-    assert uncovered_border(h, t, s, "seed") == 26
-    count = grid.coverage_count()
+    count = coverage_count(grid)
     assert (count[: h - 26, : w - 60] >= 1).all()
     assert (count == 0).sum() == h * w - (h - 26) * (w - 60)
     # The real-scene case of the facts: 2048 / 1536 tiles.
-    assert uncovered_border(29400, 2048, 1536, "seed") == 0
-    assert uncovered_border(6100, 2048, 1536, "seed") == 980  # tiles 0, 1536, 3072 of 2048
-    assert uncovered_border(6100, 2048, 1536, "full") == 0
+
+    def uncovered(length: int, coverage: str) -> int:
+        return TileGrid.build(length, 2048, 2048, 1536, coverage=coverage).uncovered_rows
+
+    assert uncovered(29400, "winner") == 0
+    assert uncovered(6100, "winner") == 980  # tiles 0, 1536, 3072 of 2048
+    assert uncovered(6100, "full") == 0
 
 
 def test_tile_starts_validation() -> None:
@@ -190,11 +195,11 @@ def test_constant_model_gives_constant_maps(tmp_path: Path, h: int, w: int) -> N
         np.testing.assert_allclose(maps[channel], value, rtol=1e-5, atol=1e-6)
 
 
-def test_seed_coverage_leaves_zero_maps_on_border(tmp_path: Path) -> None:
+def test_winner_coverage_leaves_zero_maps_on_border(tmp_path: Path) -> None:
     scene = write_sar(tmp_path, background(250, 380))
-    cfg = config(tile_size=128, step=96, coverage="seed")
+    cfg = config(tile_size=128, step=96, coverage="winner")
     maps, weights = accumulate_scene_maps(ConstantModel(), scene, cfg)
-    grid = TileGrid.build(250, 380, 128, 96, coverage="seed")
+    grid = TileGrid.build(250, 380, 128, 96, coverage="winner")
     assert (grid.uncovered_rows, grid.uncovered_cols) == (26, 60)
     rows_covered, cols_covered = (250 - 26) // 2, (380 - 60) // 2
     assert (weights[rows_covered:] == 0).all() and (maps[:, rows_covered:] == 0).all()
@@ -222,14 +227,14 @@ def test_peak_near_border_found_where_seed_misses(tmp_path: Path, flip_tta: bool
     np.testing.assert_allclose(
         full.set_index("detect_scene_row").loc[247, ["x", "y"]], [377, 247], atol=1e-4
     )
-    seed = predict_scene(ens, scene, config(tile_size=128, step=96, coverage="seed"))
+    seed = predict_scene(ens, scene, config(tile_size=128, step=96, coverage="winner"))
     assert set(zip(seed.detect_scene_row, seed.detect_scene_column, strict=True)) == {
         (60, 101),
         (3, 2),
     }
 
 
-def _many_peaks_scene(tmp_path: Path) -> tuple[InferenceScene, int]:
+def _many_peaks_scene(tmp_path: Path) -> tuple[Scene, int]:
     h, w = 300, 517
     vv = background(h, w, seed=1)
     rng = np.random.default_rng(7)
@@ -246,7 +251,7 @@ def _many_peaks_scene(tmp_path: Path) -> tuple[InferenceScene, int]:
 
 @pytest.mark.parametrize(
     ("coverage", "max_objects", "batch_size"),
-    [("full", 2048, 4), ("full", 37, 3), ("seed", 2048, 1)],
+    [("full", 2048, 4), ("full", 37, 3), ("winner", 2048, 1)],
 )
 def test_band_streaming_equals_whole_scene(
     tmp_path: Path,
@@ -314,7 +319,7 @@ def test_nodata_suppression_and_skipped_tiles(tmp_path: Path) -> None:
     grid = TileGrid.build(h, w, 64, 48)
     has_data = np.zeros((h + 64, w + 64), bool)
     has_data[:h, :w] = vv != NODATA
-    expected = sum(has_data[t.row0 : t.row0 + 64, t.col0 : t.col0 + 64].any() for t in grid.tiles())
+    expected = sum(has_data[r : r + 64, c : c + 64].any() for r, c in tile_origins(grid))
     assert 0 < expected < grid.n_tiles
     assert model.calls == expected
     stats = out.attrs["inference"]
@@ -472,10 +477,13 @@ def test_latlon_and_shore_distance(tmp_path: Path) -> None:
     plant(vv, [247, 60], [377, 101], [5.0, 8.0])
     scene = write_sar(tmp_path, vv)
     ens = CircleNetEnsemble([CentroidModel()], flip_tta=False)
-    shore = Shoreline(
-        np.array([np.array([[247.0, 377.0], [247.0, 378.0]]), np.array([[0.0, 0.0]])], dtype=object)
+    contours = np.array(
+        [np.array([[247.0, 377.0], [247.0, 378.0]]), np.array([[0.0, 0.0]])], dtype=object
     )
-    out = predict_scene(ens, scene, config(), shoreline=shore).sort_values("detect_scene_row")
+    shore_file = tmp_path / "s1_shoreline.npy"
+    np.save(shore_file, contours, allow_pickle=True)
+    with_shore = dataclasses.replace(scene, shoreline_path=shore_file)
+    out = predict_scene(ens, with_shore, config()).sort_values("detect_scene_row")
     # lat/lon of the pixel centre through the transform and the CRS
     t = scene.transform
     xs = t.c + t.a * (out.detect_scene_column + 0.5)
@@ -499,13 +507,13 @@ def test_latlon_and_shore_distance(tmp_path: Path) -> None:
     t500 = t @ Affine.scale(50)
     owi = tmp_path / "s1" / ANCILLARY_FILES["owi_mask"]
     write_raster(owi, mask, transform=t500)
-    via_owi = predict_scene(ens, scene, config(), owi_mask_path=owi).sort_values("detect_scene_row")
+    via_owi = predict_scene(ens, scene, config()).sort_values("detect_scene_row")
     np.testing.assert_allclose(via_owi.distance_from_shore_km, [2.5, 0.0])  # cells (1,2) and (4,7)
 
 
-def test_predict_scene_on_synthetic_scene_ref(tmp_path: Path) -> None:
+def test_predict_scene_on_synthetic_scene(tmp_path: Path) -> None:
+    from xview3_pipeline.core.io.ancillary import find_shoreline_file
     from xview3_pipeline.core.io.scenes import discover_scenes
-    from xview3_pipeline.core.metric.shoreline import load_shoreline
     from xview3_pipeline.core.models import build_model
     from xview3_pipeline.core.synthetic import SyntheticConfig, generate_dataset
 
@@ -517,8 +525,10 @@ def test_predict_scene_on_synthetic_scene_ref(tmp_path: Path) -> None:
     torch.manual_seed(0)
     cfg = config(tile_size=128, step=96, min_objectness=0.3)
     ens = build_ensemble([build_model("cpu_small")], cfg)
-    shore = load_shoreline(root / "shoreline", ref.scene_id)
-    out = predict_scene(ens, ref, cfg, shoreline=shore)
+    shore = find_shoreline_file(root / "shoreline", ref.scene_id)
+    assert shore is not None
+    scene = Scene.from_folder(ref.scene_dir, shoreline_path=shore, split=ref.split)
+    out = predict_scene(ens, scene, cfg)
     assert list(out.columns) == list(CANDIDATE_COLUMNS)
     assert out.detect_scene_row.dtype == np.int64 and out.detect_scene_column.dtype == np.int64
     assert (out.scene_id == ref.scene_id).all()
@@ -528,23 +538,64 @@ def test_predict_scene_on_synthetic_scene_ref(tmp_path: Path) -> None:
 def test_inference_config() -> None:
     cfg = InferenceConfig.from_dict({"tile_size": 256, "step": 192})
     assert cfg.coverage == "full" and cfg.min_objectness == 0.1 and cfg.max_objects == 2048
-    seed = InferenceConfig.seed()
-    assert (seed.tile_size, seed.step, seed.coverage, seed.flip_offset_correction) == (
+    winner = InferenceConfig.winner()
+    assert (winner.tile_size, winner.step, winner.coverage, winner.flip_offset_correction) == (
         2048,
         1536,
-        "seed",
+        "winner",
         False,
     )
-    assert seed.min_objectness == 0.3
+    assert winner.min_objectness == 0.3
+    with pytest.warns(RenamedOptionWarning, match="winner"):
+        assert InferenceConfig.seed() == winner
+    with pytest.warns(RenamedOptionWarning, match=r"inference\.coverage"):
+        assert InferenceConfig.from_dict({"coverage": "seed"}).coverage == "winner"
     assert config().resolve_device() == torch.device("cpu")
     with pytest.raises(ValueError, match="Unknown"):
         InferenceConfig.from_dict({"tile": 3})
     for bad in (
         {"step": 600},
         {"step": 33},
+        {"step": 0},
+        {"step": -2},
+        {"tile_size": 48, "step": 48},
         {"coverage": "x"},
         {"min_objectness": 0.0},
         {"amp_dtype": "int8"},
     ):
         with pytest.raises(ValueError):
             InferenceConfig.from_dict(bad)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"tile_size": 500, "step": 250},
+            r"inference\.tile_size=500: expected a positive multiple of 32 .*e\.g\. 480 or 512",
+        ),
+        ({"step": 0}, r"inference\.step=0 must be .* in \(0, tile_size\] \(tile_size=512\)"),
+        ({"step": 640}, r"inference\.step=640 must be .* in \(0, tile_size\]"),
+    ],
+)
+def test_inference_config_messages_name_the_parameter(params: dict[str, int], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        InferenceConfig.from_dict(params)
+
+
+class NanModel(ConstantModel):
+    """Constant maps with NaN objectness in the tiles that start at column 0."""
+
+    def forward(self, x: torch.Tensor) -> CircleNetOutputs:
+        out = super().forward(x)
+        objectness = out.objectness.clone()
+        objectness[0, 0, 3, 4] = float("nan")
+        return out._replace(objectness=objectness)
+
+
+def test_non_finite_model_output_is_an_error_naming_scene_and_tile(tmp_path: Path) -> None:
+    scene = write_sar(tmp_path, background(100, 121), name="nan_scene")
+    with pytest.raises(
+        NonFiniteOutputError, match=r"Scene nan_scene: .*rows 0-64, columns 0-64.*objectness"
+    ):
+        predict_scene(NanModel(), scene, config())

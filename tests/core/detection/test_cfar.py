@@ -1,7 +1,8 @@
-"""Tests of the classical CFAR ship detector (``xview3_pipeline.core.cfar``)."""
+"""Tests of the classical CFAR ship detector (``xview3_pipeline.core.detection.cfar``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -11,10 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from affine import Affine
+from rasterio.transform import array_bounds
+from rasterio.warp import Resampling, calculate_default_transform, reproject
 from scipy.ndimage import gaussian_filter
 
 from tests.core.rasters import ORIGIN, write_raster
-from xview3_pipeline.core.cfar import (
+from xview3_pipeline.core.constants import NODATA
+from xview3_pipeline.core.detection import Scene
+from xview3_pipeline.core.detection.cfar import (
     CFAR_COLUMNS,
     CfarConfig,
     detect_array,
@@ -24,9 +29,9 @@ from xview3_pipeline.core.cfar import (
     gamma_threshold,
     gaussian_threshold,
 )
-from xview3_pipeline.core.constants import NODATA
+from xview3_pipeline.core.encoding import DETECTION_COLUMNS
+from xview3_pipeline.core.io.ancillary import Shoreline, load_shoreline
 from xview3_pipeline.core.metric.matching import match_points
-from xview3_pipeline.core.metric.shoreline import Shoreline, load_shoreline
 
 logger = logging.getLogger(__name__)
 
@@ -138,13 +143,17 @@ def test_config_from_dict_and_validation() -> None:
         {"guard_window": 40},
         {"target_window": 50},
         {"pfa": 0.0},
+        {"pfa": 1.0},
+        {"pfa": -1e-7},
         {"channels": "vv"},
         {"mode": "weibull"},
         {"max_nodata_fraction": 1.5},
         {"min_length_m": 700.0},
     ):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=rf"cfar\.{next(iter(bad))}"):
             CfarConfig.from_dict(bad)
+    with pytest.raises(ValueError, match=r"cfar\.pfa=1\.5: pfa must be in \(0, 0\.5\)"):
+        CfarConfig.from_dict({"pfa": 1.5})
 
 
 # -- false-alarm rate ---------------------------------------------------------------------
@@ -232,8 +241,7 @@ def test_output_format_and_scores() -> None:
         plant_segment(sigma0, row, col, length, angle, gain_db=float(gain))
     frame = detect_array(render_db(sigma0, seed=5), CfarConfig(), scene_id="scene_a")
     assert tuple(frame.columns) == CFAR_COLUMNS
-    coder = pytest.importorskip("xview3_pipeline.core.encoding.coder")
-    assert CFAR_COLUMNS[: len(coder.DETECTION_COLUMNS)] == coder.DETECTION_COLUMNS
+    assert CFAR_COLUMNS[: len(DETECTION_COLUMNS)] == DETECTION_COLUMNS
     assert len(frame) >= 7
     assert (frame["scene_id"] == "scene_a").all()
     for c in ("detect_scene_row", "detect_scene_column", "n_pixels"):
@@ -326,32 +334,44 @@ def test_owi_mask_and_shoreline_reject_land(tmp_path: Path) -> None:
     owi = np.zeros((h // 50, w // 50), np.float32)
     owi[:, :2] = 1.0  # land cells cover columns 0-99
     owi[0, -1] = NODATA
-    owi_path = write_raster(
-        tmp_path / "owiMask.tif",
-        owi,
-        transform=Affine(500.0, 0.0, ORIGIN[0], 0.0, -500.0, ORIGIN[1]),
-    )
+    owi_transform = Affine(500.0, 0.0, ORIGIN[0], 0.0, -500.0, ORIGIN[1])
+    owi_path = write_raster(tmp_path / "owiMask.tif", owi, transform=owi_transform)
 
     def found(frame: pd.DataFrame) -> set[str]:
         return {k for k, (r, c) in targets.items() if len(frame) and nearest(frame, r, c)[1] <= 3}
 
     cfg = CfarConfig(land_buffer_m=500.0)
-    unmasked = detect_scene(vh, vv, cfg, shoreline=None, owi_mask_path=None, scene_id="a")
+    scene = Scene.from_folder(tmp_path, scene_id="a")
+    assert scene.owi_mask_path == owi_path and (scene.vh_path, scene.vv_path) == (vh, vv)
+    without_owi = dataclasses.replace(scene, ancillary_dir=tmp_path / "elsewhere")
+    unmasked = detect_scene(without_owi, cfg)
     assert found(unmasked) == {"land", "buffer", "sea"}
-    masked = detect_scene(vh, vv, cfg, shoreline=None, owi_mask_path=owi_path, scene_id="a")
+    masked = detect_scene(scene, cfg)
     assert found(masked) == {"sea"}
     assert (masked["detect_scene_column"] >= 150).all()
     # Shoreline only: a contour along column 100 masks +-50 px, not the land beyond.
     contour = np.stack([np.arange(h, dtype=float), np.full(h, 100.0)], axis=1)
     shore = Shoreline(np.array([contour, contour[:10]], dtype=object), scene_id="a")
-    by_shore = detect_scene(vh, vv, cfg, shoreline=shore, owi_mask_path=None, scene_id="a")
+    by_shore = detect_scene(without_owi, cfg, shoreline=shore)
     assert found(by_shore) == {"land", "sea"}
     assert not ((by_shore["detect_scene_column"] - 100).abs() <= 50).any()
-    # A missing owiMask file falls back to the shoreline.
-    fallback = detect_scene(
-        vh, vv, cfg, shoreline=shore, owi_mask_path=tmp_path / "none.tif", scene_id="a"
-    )
-    pd.testing.assert_frame_equal(fallback, by_shore)
+    # The owiMask wins over the shoreline when both exist.
+    pd.testing.assert_frame_equal(detect_scene(scene, cfg, shoreline=shore), masked)
+    # An owiMask in another CRS (WGS84 degrees) is reprojected onto the scene grid.
+    geo = tmp_path / "geo"
+    geo.mkdir()
+    dst_transform, width, height = calculate_default_transform(
+        "EPSG:32631", "EPSG:4326", w // 50, h // 50, *array_bounds(h // 50, w // 50, owi_transform),
+        resolution=0.0005,
+    )  # fmt: skip
+    owi_wgs = np.zeros((height, width), np.float32)
+    reproject(
+        owi, owi_wgs, src_transform=owi_transform, src_crs="EPSG:32631",
+        dst_transform=dst_transform, dst_crs="EPSG:4326", resampling=Resampling.nearest,
+    )  # fmt: skip
+    write_raster(geo / "owiMask.tif", owi_wgs, transform=dst_transform, crs="EPSG:4326")
+    reprojected = detect_scene(dataclasses.replace(scene, ancillary_dir=geo), cfg)
+    assert found(reprojected) == {"sea"}
 
 
 def test_nodata_edges_are_rejected() -> None:
@@ -432,14 +452,11 @@ def test_recall_on_generated_public_scenes(tmp_path: Path) -> None:
     truth = dataset.test_truth
     tp = fp = fn = big_found = big_total = 0
     for scene_id, gt in truth.groupby("scene_id"):
-        folder = tmp_path / "raw" / "public" / scene_id
+        scene = Scene.from_folder(tmp_path / "raw" / "public" / scene_id)
         pred = detect_scene(
-            folder / "VH_dB.tif",
-            folder / "VV_dB.tif",
+            scene,
             CfarConfig(),
             shoreline=load_shoreline(tmp_path / "raw" / "shoreline", scene_id),
-            owi_mask_path=folder / "owiMask.tif",
-            scene_id=scene_id,
         )
         pi, gi = match_points(
             pred[["detect_scene_row", "detect_scene_column"]].to_numpy(),

@@ -1,4 +1,4 @@
-"""Tile grids over a scene and the seed's "pyramid" blending weight.
+"""Tile grids over a scene.
 
 Two grids (``coverage``) are available along each axis of a scene of ``L`` pixels, with
 tiles of ``T`` pixels and a step ``S <= T``:
@@ -10,39 +10,35 @@ tiles of ``T`` pixels and a step ``S <= T``:
   at 0 that reaches past the border (read as nodata, i.e. zero input, as the seed's padding).
   With an odd ``L`` the last tile reaches one pixel past the border: a tile cannot both
   start on the stride grid and end at an odd border.
-* ``"seed"``: the seed's grid. The scene is zero-padded to a multiple of ``T`` (``Lp``) and
+* ``"winner"`` (formerly ``"seed"``): the winning solution's grid. The scene is zero-padded to a multiple of ``T`` (``Lp``) and
   toolbelt's ``ImageSlicer`` with ``image_margin=(0, 0, 0, 0)`` takes starts
   ``range(0, Lp - T + 1, S)``, which covers only ``[0, (n - 1) S + T)``: the border
   pixels beyond get no tile (up to 989 rows / 711 columns on the real scenes with
   2048 / 1536), so nothing can be detected there. Kept to reproduce the quirk.
 
-The blending weight (:func:`pyramid_weight`) is toolbelt's
-``compute_pyramid_patch_weight_loss``, evaluated on the tile's *output* grid (the seed's
-merger works on the stride-2 maps): ``W = α · De / (Dc + De)``, ``Dc`` the distance from a
-pixel centre to the tile centre, ``De`` the distance to the nearest tile edge (toolbelt's
-exact form: ``sqrt(d² + 0.25)`` per axis, ``d`` from the pixel centre, minimum over the two
-axes), ``α`` normalising the mean weight to 1. It is positive everywhere.
+The blending weight of the tiles is in :mod:`~xview3_pipeline.core.detection.cnn.blending`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
+from xview3_pipeline.core.config import resolve_alias
+
 __all__ = [
     "COVERAGES",
-    "Tile",
+    "COVERAGE_ALIASES",
     "TileGrid",
-    "pyramid_weight",
     "tile_starts",
-    "uncovered_border",
 ]
 
 #: Tile grid kinds; see the module docstring.
-COVERAGES: tuple[str, ...] = ("full", "seed")
+COVERAGES: tuple[str, ...] = ("full", "winner")
+#: Old spellings of coverage values (accepted for one release, with a warning).
+COVERAGE_ALIASES: dict[str, str] = {"seed": "winner"}
 
 
 def _ceil_to(value: int, multiple: int) -> int:
@@ -58,7 +54,7 @@ def tile_starts(
         length: Scene size ``L`` along the axis, pixels.
         tile: Tile size ``T``, pixels.
         step: Distance between consecutive starts ``S`` (``1 <= S <= T``), pixels.
-        coverage: ``"full"`` (last tile flush with the border) or ``"seed"`` (the seed's
+        coverage: ``"full"`` (last tile flush with the border) or ``"winner"`` (the
             grid over the scene padded to a multiple of ``T``).
         align: Starts are multiples of this (the output stride; ``T`` and ``S`` must be
             multiples of it too).
@@ -79,7 +75,8 @@ def tile_starts(
         raise ValueError(f"tile_starts: step {step} > tile {tile} would leave gaps.")
     if tile % align or step % align:
         raise ValueError(f"tile_starts: tile {tile} and step {step} must be multiples of {align}.")
-    if coverage == "seed":
+    coverage = resolve_alias(coverage, COVERAGE_ALIASES, what="coverage")
+    if coverage == "winner":
         padded = _ceil_to(length, tile)
         return np.arange(0, padded - tile + 1, step, dtype=np.int64)
     if coverage != "full":
@@ -92,33 +89,6 @@ def tile_starts(
     return starts
 
 
-def uncovered_border(length: int, tile: int, step: int, coverage: str = "full") -> int:
-    """Pixels at the end of an axis that no tile covers.
-
-    For ``"seed"``: ``L - min(L, (n - 1) S + T)`` with ``n = (ceil(L / T) T - T) // S + 1``;
-    0 for ``"full"``.
-    """
-    starts = tile_starts(length, tile, step, coverage)
-    return max(0, length - int(starts[-1] + tile))
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One tile of a grid, in input pixels of the scene.
-
-    Attributes:
-        row0: First row.
-        col0: First column.
-        size: Side, pixels.
-        band: Index of its row of tiles.
-    """
-
-    row0: int
-    col0: int
-    size: int
-    band: int
-
-
 @dataclass(frozen=True)
 class TileGrid:
     """The tiles of one scene, by bands (rows of tiles), top to bottom, left to right.
@@ -128,7 +98,7 @@ class TileGrid:
         width: Scene columns ``W``.
         tile: Tile side ``T``, input pixels.
         step: Step ``S``, input pixels.
-        coverage: ``"full"`` or ``"seed"``.
+        coverage: ``"full"`` or ``"winner"``.
         stride: Output stride ``s`` (tiles start on multiples of it).
         row_starts: Start row of each band.
         col_starts: Start column of each tile of a band.
@@ -155,6 +125,7 @@ class TileGrid:
         stride: int = 2,
     ) -> TileGrid:
         """Build the grid of an ``(H, W)`` scene; see :func:`tile_starts`."""
+        coverage = resolve_alias(coverage, COVERAGE_ALIASES, what="coverage")
         rows = tile_starts(height, tile, step, coverage, stride)
         cols = tile_starts(width, tile, step, coverage, stride)
         return cls(
@@ -197,61 +168,3 @@ class TileGrid:
     def uncovered_cols(self) -> int:
         """Right columns no tile covers (0 for ``"full"``)."""
         return max(0, self.width - (self.col_starts[-1] + self.tile))
-
-    def band_tiles(self, band: int) -> list[Tile]:
-        """The tiles of one band, left to right."""
-        row0 = self.row_starts[band]
-        return [Tile(row0, col0, self.tile, band) for col0 in self.col_starts]
-
-    def tiles(self) -> list[Tile]:
-        """Every tile, band by band."""
-        return [t for band in range(self.n_bands) for t in self.band_tiles(band)]
-
-    def coverage_count(self) -> np.ndarray:
-        """``(H, W)`` int32 number of tiles covering each pixel (tests and diagnostics).
-
-        Built from the 1-D counts (the grid is separable), never from per-pixel loops.
-        """
-
-        def counts(length: int, starts: tuple[int, ...]) -> np.ndarray:
-            diff = np.zeros(length + 1, dtype=np.int32)
-            for s in starts:
-                diff[min(s, length)] += 1
-                diff[min(s + self.tile, length)] -= 1
-            return np.cumsum(diff)[:length]
-
-        return np.outer(counts(self.height, self.row_starts), counts(self.width, self.col_starts))
-
-
-@lru_cache(maxsize=8)
-def _pyramid_weight_cached(height: int, width: int) -> np.ndarray:
-    xc, yc = width * 0.5, height * 0.5
-    dcx = np.square(np.arange(width) - xc + 0.5)
-    dcy = np.square(np.arange(height) - yc + 0.5)
-    dc = np.sqrt(dcy[:, None] + dcx[None, :])
-    de_l = np.square(np.arange(width) + 0.5) + 0.25
-    de_r = np.square(np.arange(width) - width + 0.5) + 0.25
-    de_t = np.square(np.arange(height) + 0.5) + 0.25
-    de_b = np.square(np.arange(height) - height + 0.5) + 0.25
-    de_x = np.sqrt(np.minimum(de_l, de_r))
-    de_y = np.sqrt(np.minimum(de_t, de_b))
-    de = np.minimum(de_y[:, None], de_x[None, :])
-    ratio = de / (dc + de)
-    weight = ratio * (width * height / ratio.sum())
-    weight = weight.astype(np.float32)
-    weight.setflags(write=False)
-    return weight
-
-
-def pyramid_weight(height: int, width: int | None = None) -> np.ndarray:
-    """The seed's (toolbelt's) pyramid blending weight of a tile.
-
-    Args:
-        height: Tile rows (at the resolution the weight is applied: the output stride).
-        width: Tile columns; ``height`` when ``None``.
-
-    Returns:
-        ``(height, width)`` float32 read-only ``α · De / (Dc + De)``, mean 1, positive,
-        largest at the centre, symmetric under flips.
-    """
-    return _pyramid_weight_cached(int(height), int(height if width is None else width))
