@@ -13,8 +13,8 @@ from kedro.io.core import Version
 from torch import nn
 
 from tests.conftest import overwrite_member
+from xview3_pipeline.core.detection.cnn.ensemble import CircleNetEnsemble
 from xview3_pipeline.core.errors import ModelFileError
-from xview3_pipeline.core.inference.ensemble import CircleNetEnsemble
 from xview3_pipeline.datasets import ExportedEnsembleDataset
 
 SHAPE = (2, 2, 32, 32)
