@@ -34,7 +34,7 @@ BAD_PARAMETERS = {
     ),
     "unknown_model_preset": (
         {"training": {"model": {"preset": "b9_unet"}}},
-        r"training\.model\.preset: Unknown model preset 'b9_unet'; available presets: .*cpu_small",
+        r"training\.model\.preset must be one of \[.*'cpu_small'.*\], got 'b9_unet'",
     ),
     "one_fold": ({"folds": {"n_folds": 1}}, r"'folds'.*n_folds must be an integer >= 2, got 1"),
     "cfar_pfa_one": ({"cfar": {"pfa": 1.0}}, r"'cfar'.*pfa must be in \(0, 0\.5\)"),

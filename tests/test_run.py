@@ -41,7 +41,7 @@ def test_registry_names_and_default() -> None:
     assert {"roundtrip_report_node", "fold_0.train_fold_node", "fold_3.train_fold_node"} <= default
     assert "generate_synthetic_dataset_node" not in default
     training = {n.name for n in pipelines["training"].nodes}
-    steps = ("check_fold_node", "train_fold_node")
+    steps = ("check_fold_node", "train_fold_node", "clear_training_work_node")
     assert training == {f"fold_{k}.{step}" for k in range(4) for step in steps}
     ensemble = pipelines["training_ensemble"]
     assert len(ensemble.nodes) == 3 * 4 * len(steps)

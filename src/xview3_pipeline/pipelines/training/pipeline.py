@@ -4,14 +4,16 @@ from kedro.pipeline import Node, Pipeline
 
 from xview3_pipeline.pipelines.structure import ensemble_presets, fold_pipelines
 
-from .nodes import train_fold
+from .nodes import clear_training_work, train_fold
 
 
 def fold_template() -> Pipeline:
     """Training of one fold; its outputs become ``<namespace>.model`` etc.
 
     Its fold number is the dataset ``fold``, which :func:`~xview3_pipeline.pipelines.
-    structure.fold_pipelines` gives each namespace.
+    structure.fold_pipelines` gives each namespace. The second node clears the run's
+    resumable checkpoints; its inputs are the saved model and history, so it runs only
+    once Kedro has saved (and reloaded) both.
     """
     return Pipeline(
         [
@@ -27,7 +29,18 @@ def fold_template() -> Pipeline:
                 },
                 outputs=["model", "training_history", "training_curves"],
                 name="train_fold_node",
-            )
+            ),
+            Node(
+                func=clear_training_work,
+                inputs={
+                    "model": "model",
+                    "history": "training_history",
+                    "parameters": "params:training",
+                    "fold": "fold",
+                },
+                outputs=None,
+                name="clear_training_work_node",
+            ),
         ]
     )
 
