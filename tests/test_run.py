@@ -31,6 +31,19 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
+@pytest.mark.parametrize(
+    "name", ["training_ensemble", "inference", "tuning", "submission", "cfar_baseline", "predict"]
+)
+def test_pipeline_loads_alone_as_the_cli_requests_it(name: str) -> None:
+    """``kedro run --pipelines NAME`` imports only the folder named NAME."""
+    from kedro.framework.project import configure_project, find_pipelines
+
+    configure_project("xview3_pipeline")
+    found = find_pipelines(raise_errors=True, pipelines_to_find=[name])
+    assert list(found) == [name]
+    assert found[name].nodes
+
+
 def test_registry_names_and_default() -> None:
     from kedro.framework.project import configure_project, pipelines
 
