@@ -39,6 +39,10 @@ BAD_PARAMETERS = {
     "one_fold": ({"folds": {"n_folds": 1}}, r"'folds'.*n_folds must be an integer >= 2, got 1"),
     "cfar_pfa_one": ({"cfar": {"pfa": 1.0}}, r"'cfar'.*pfa must be in \(0, 0\.5\)"),
     "cfar_pfa_zero": ({"cfar": {"pfa": 0.0}}, r"'cfar'.*pfa must be in \(0, 0\.5\)"),
+    "unknown_scene_error_policy": (
+        {"detection": {"on_scene_error": "skip"}},
+        r"detection\.on_scene_error = 'skip' is not accepted; expected one of \['continue', 'raise'\]",
+    ),
 }
 
 
@@ -165,3 +169,11 @@ def test_fold_count_differing_from_the_registry_stops_a_run_reading_fold_models(
     catalog["parameters"] = {"folds": {"n_folds": n_folds()}}
     hooks.before_pipeline_run(run_params, pipeline, catalog)
     hooks.after_pipeline_run(run_params)
+
+
+def test_predict_block_is_validated() -> None:
+    with pytest.raises(ParameterError, match=r"predict\.detector = 'yolo' is not accepted"):
+        validate_parameters({"predict": {"detector": "yolo"}}, ["predict"])
+    with pytest.raises(ParameterError, match=r"predict: unknown key\(s\) \['model'\]"):
+        validate_parameters({"predict": {"model": "cnn"}}, ["predict"])
+    assert validate_parameters({"predict": {"detector": "cfar"}}, ["predict"]) == ["predict"]
