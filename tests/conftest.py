@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -85,3 +87,38 @@ def kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 def kedro_runner() -> Callable[..., dict[str, Any]]:
     """The :func:`run_kedro` helper."""
     return run_kedro
+
+
+class CreatesFile:
+    """A pickle payload that would create ``path`` when unpickled (it must never run)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.path), "w"))
+
+
+def overwrite_member(path: Path, member_suffix: str, n_bytes: int = 4096) -> str:
+    """Overwrite up to ``n_bytes`` with 0xFF in the middle of a zip member, in place.
+
+    The member is the largest whose name ends with ``member_suffix``; it must be stored
+    uncompressed (as torch writes them), so its CRC no longer matches. 0xFF bytes read
+    as NaN in float tensors.
+
+    Returns:
+        The member's name.
+    """
+    with zipfile.ZipFile(path) as archive:
+        infos = [i for i in archive.infolist() if i.filename.endswith(member_suffix)]
+    info = max(infos, key=lambda i: i.file_size)
+    data = bytearray(path.read_bytes())
+    name_len, extra_len = struct.unpack(
+        "<HH", data[info.header_offset + 26 : info.header_offset + 30]
+    )
+    start = info.header_offset + 30 + name_len + extra_len
+    size = min(n_bytes, info.file_size)
+    start += (info.file_size - size) // 2
+    data[start : start + size] = b"\xff" * size
+    path.write_bytes(bytes(data))
+    return info.filename

@@ -1,11 +1,17 @@
-"""The end of the default run through Kedro on tiny data with a tiny model: training of the
-four folds, inference, tuning, submission, the CFAR baseline and predict."""
+"""The end of the default run through Kedro on tiny data with a tiny model: training of all
+folds, the evaluation of both detectors (``inference``, ``tuning``, ``submission`` and
+``cfar_baseline`` are its steps), predict, and inference killed with SIGKILL and resumed."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -13,6 +19,10 @@ import pytest
 
 from tests.conftest import TINY_SYNTHETIC, TINY_TRAINING, make_project, run_kedro
 from xview3_pipeline.core.constants import COMPONENTS, SUBMISSION_COLUMNS
+from xview3_pipeline.core.detection import CANDIDATE_COLUMNS
+from xview3_pipeline.datasets import CandidateSetDataset
+from xview3_pipeline.pipelines.structure import fold_namespaces
+from xview3_pipeline.report import summary
 
 TINY = (
     TINY_SYNTHETIC
@@ -27,11 +37,12 @@ TINY = (
         "cfar_tuning": {"optuna": {"n_trials": 6}},
     }
 )
+CANDIDATES = Path("data/07_model_output/candidates")
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Tiny data, folds and four one-epoch fold models, then inference → tuning → submission."""
+    """Tiny data, folds and one-epoch fold models, then inference → tuning → submission."""
     project = make_project(tmp_path_factory.mktemp("chain") / "project")
     cwd = Path.cwd()
     os.chdir(project)
@@ -54,75 +65,165 @@ def _scenes(project: Path, which: str) -> set[str]:
     return set(manifest.loc[manifest["split"] == "public", "scene_id"])
 
 
+def _candidate_set(project: Path, detector: str, which: str) -> CandidateSetDataset:
+    return CandidateSetDataset(path=str(project / CANDIDATES / detector / which))
+
+
 def test_inference_outputs(project: Path) -> None:
     assert list((project / "data/06_models/ensemble/ensemble.pt2").glob("*/ensemble.pt2"))
     for which in ("holdout", "test", "oof"):
-        folder = project / "data/07_model_output/candidates" / which
-        assert {p.stem for p in folder.glob("*.parquet")} == _scenes(project, which)
-    one = pd.read_parquet(
-        next((project / "data/07_model_output/candidates/test").glob("*.parquet"))
-    )
-    expected = {
-        "detect_scene_row",
-        "detect_lat",
-        "detect_lon",
-        "objectness_p",
-        "vessel_p",
-        "fishing_p",
-    }
-    assert expected | {"vessel_length_m", "distance_from_shore_km"} <= set(one.columns)
-    assert (one["objectness_p"] >= 0.1).all()
-    cv = pd.read_csv(project / "data/08_reporting/cv_scores.csv", dtype={"fold": str})
-    assert list(cv["fold"]) == ["0", "1", "2", "3", "all"]
+        published = _candidate_set(project, "cnn", which).load()
+        assert set(published) == _scenes(project, which) and not published.failed
+    one = _candidate_set(project, "cnn", "test").load()
+    frame = one[next(iter(one))]()
+    assert set(CANDIDATE_COLUMNS) <= set(frame.columns)
+    assert (frame["objectness_p"] >= 0.1).all()
+    # each fold's validation scenes come from that fold's own model: one fingerprint per fold
+    oof = _candidate_set(project, "cnn", "oof").load()
+    folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str})
+    for _, scenes in folds[folds["fold"] >= 0].groupby("fold"):
+        assert len({oof.fingerprints[s] for s in scenes["scene_id"]}) == 1
+    cv = pd.read_csv(project / "data/08_reporting/cnn/cv_scores.csv", dtype={"fold": str})
+    assert list(cv["fold"]) == [*(str(k) for k in range(len(fold_namespaces()))), "all"]
+    failed = pd.read_csv(project / "data/08_reporting/cnn/failed_scenes.csv")
+    assert list(failed.columns) == ["set", "scene_id", "source", "error"] and failed.empty
 
 
 def test_tuning_and_submission_outputs(project: Path) -> None:
-    versions = sorted(
-        (project / "data/06_models/thresholds/best_thresholds.json").glob("*/best_thresholds.json")
-    )
-    best = json.loads(versions[-1].read_text())
+    thresholds = project / "data/06_models/thresholds/cnn/best_thresholds.json"
+    best = json.loads(sorted(thresholds.glob("*/best_thresholds.json"))[-1].read_text())
     assert {"objectness", "vessel", "fishing"} <= set(best) and best["method"] == "optuna"
     assert (project / "data/06_models/thresholds/optuna.db").is_file()
-    comparison = pd.read_csv(project / "data/08_reporting/tuning/comparison.csv")
+    comparison = pd.read_csv(project / "data/08_reporting/cnn/tuning/comparison.csv")
     assert set(comparison["method"]) == {"optuna", "grid"}
-    submission = pd.read_csv(project / "data/07_model_output/submission.csv")
+    submission = pd.read_csv(project / "data/07_model_output/cnn/submission.csv")
     assert tuple(submission.columns) == SUBMISSION_COLUMNS
-    layer = gpd.read_file(project / "data/07_model_output/detections.gpkg")
+    layer = gpd.read_file(project / "data/07_model_output/cnn/detections.gpkg")
     assert len(layer) == len(submission) and layer.crs.to_epsg() == 4326
-    report = json.loads((project / "data/08_reporting/test_score_report.json").read_text())
-    assert set(report["scores"]) == set(COMPONENTS)
-    assert (project / "data/08_reporting/test_pr_curve.png").is_file()
+    report = json.loads((project / "data/08_reporting/cnn/test_score_report.json").read_text())
+    assert set(report["scores"]) == set(COMPONENTS) and report["failed_scenes"] == []
+    assert (project / "data/08_reporting/cnn/test_pr_curve.png").is_file()
 
 
-def test_inference_rerun_skips_finished_scenes(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(project)
-    cache = sorted((project / "data/07_model_output/cache").rglob("*.parquet"))
-    assert cache
-    before = {p: p.stat().st_mtime_ns for p in cache}
-    interrupted = cache[0]
-    interrupted.unlink()  # as if the run had stopped before this scene
-    run_kedro(project, ["inference"], TINY)
-    assert interrupted.is_file()
-    assert all(p.stat().st_mtime_ns == t for p, t in before.items() if p != interrupted)
-
-
-def test_cfar_baseline_and_predict(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cfar_baseline_predict_and_report(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project)
     run_kedro(project, ["cfar_baseline"], TINY)
-    report = json.loads((project / "data/08_reporting/cfar_score_report.json").read_text())
+    report = json.loads((project / "data/08_reporting/cfar/test_score_report.json").read_text())
     assert set(report["scores"]) == set(COMPONENTS) and report["detector"] == "CFAR baseline"
-    # One tuning method for CFAR: no comparison table, but the grid-style plot of its trials.
-    assert not (project / "data/08_reporting/tuning/cfar_comparison.csv").exists()
-    assert (project / "data/08_reporting/tuning/cfar_grid.png").is_file()
+    assert (project / "data/06_models/thresholds/cfar/best_thresholds.json").is_dir()
+    # one tuning method for CFAR: no comparison table, but the grid-style plot of its trials
+    assert not (project / "data/08_reporting/cfar/tuning/comparison.csv").exists()
+    assert (project / "data/08_reporting/cfar/tuning/grid.png").is_file()
+    table = summary(project / "data/08_reporting")
+    assert "CircleNet ensemble" in table and "CFAR baseline" in table
+    assert all(component in table for component in COMPONENTS) and "missing" not in table
     public = project / "data/01_raw/xview3/public"
-    for method in ("model", "cfar"):
-        run_kedro(
-            project, ["predict"], TINY | {"predict_root": str(public), "predict_method": method}
-        )
-        predictions = pd.read_csv(project / "data/07_model_output/predictions/predictions.csv")
-        assert tuple(predictions.columns) == SUBMISSION_COLUMNS
-        assert set(predictions["scene_id"]) <= _scenes(project, "test")
-        geo = gpd.read_file(project / "data/07_model_output/predictions/predictions.gpkg")
-        assert len(geo) == len(predictions)
+    run_kedro(project, ["predict"], TINY | {"predict_root": str(public)})
+    predictions = pd.read_csv(project / "data/07_model_output/predictions/predictions.csv")
+    assert tuple(predictions.columns) == SUBMISSION_COLUMNS
+    assert set(predictions["scene_id"]) <= _scenes(project, "test")
+    geo = gpd.read_file(project / "data/07_model_output/predictions/predictions.gpkg")
+    assert len(geo) == len(predictions)
+
+
+_DRIVER = """
+import json, sys, time
+from pathlib import Path
+
+from xview3_pipeline.core.detection import cnn
+
+detect, calls = cnn.CnnDetector.detect, []
+
+
+def slow_after_first(self, scene):
+    # the first scene runs at full speed; the second waits, so the kill lands after the
+    # first scene was saved and before the set is complete
+    if calls:
+        time.sleep(60)
+    calls.append(scene.scene_id)
+    return detect(self, scene)
+
+
+cnn.CnnDetector.detect = slow_after_first
+
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+project = Path(sys.argv[1])
+bootstrap_project(project)
+with KedroSession.create(project_path=project, runtime_params=json.loads(sys.argv[2])) as s:
+    s.run(pipeline_names=["inference"], node_names=json.loads(sys.argv[3]))
+"""
+OOF_NODES = ["cnn.build_fold_detectors_node", "cnn.detect_out_of_fold_node"]
+
+
+def _run_nodes(project: Path, params: dict[str, Any], nodes: list[str]) -> None:
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project, runtime_params=params) as session:
+        session.run(pipeline_names=["inference"], node_names=nodes)
+
+
+def _wait_for_new_scene(folder: Path, old: set[str], process: subprocess.Popen) -> Path:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        new = [p for p in folder.glob("*/*.parquet") if p.parent.name not in old]
+        if new:
+            return new[0]
+        if process.poll() is not None:
+            raise AssertionError(f"driver ended early: {process.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError("no scene was saved in time")
+
+
+def test_inference_killed_after_first_scene_resumes(
+    project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(project)
+    folder = project / CANDIDATES / "cnn" / "oof"
+    manifest_before = (folder / "manifest.json").read_text()
+    old = {p.name for p in folder.iterdir() if p.is_dir()}
+    # other settings, other fingerprints: a new set that the kill interrupts
+    params = TINY | {"inference": {**TINY["inference"], "min_objectness": 0.12}}
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER)
+    process = subprocess.Popen(
+        [sys.executable, str(driver), str(project), json.dumps(params), json.dumps(OOF_NODES)],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        first = _wait_for_new_scene(folder, old, process)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    # the consumer still sees the previous complete set, never the killed run's one scene
+    assert (folder / "manifest.json").read_text() == manifest_before
+    assert set(_candidate_set(project, "cnn", "oof").load()) == _scenes(project, "oof")
+    saved = {
+        p: p.stat().st_mtime_ns for p in folder.glob("*/*.parquet") if p.parent.name not in old
+    }
+    assert first in saved and len(saved) < len(_scenes(project, "oof"))
+
+    _run_nodes(project, params, OOF_NODES)
+    assert all(p.stat().st_mtime_ns == t for p, t in saved.items())  # finished scenes skipped
+    resumed = _candidate_set(project, "cnn", "oof").load()
+    assert set(resumed) == _scenes(project, "oof")
+    assert not {fp[:16] for fp in resumed.fingerprints.values()} & old
+    assert not any((folder / name).exists() for name in old)  # the earlier set is pruned
+    frames = {s: resumed[s]() for s in resumed}
+
+    # an uninterrupted run of the same settings gives the same candidates
+    (folder / "manifest.json").rename(tmp_path / "manifest.json")
+    for sub in [p for p in folder.iterdir() if p.is_dir()]:
+        sub.rename(tmp_path / sub.name)
+    _run_nodes(project, params, OOF_NODES)
+    fresh = _candidate_set(project, "cnn", "oof").load()
+    assert set(fresh) == set(frames)
+    for scene_id, frame in frames.items():
+        pd.testing.assert_frame_equal(fresh[scene_id](), frame)

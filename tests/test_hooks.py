@@ -34,11 +34,15 @@ BAD_PARAMETERS = {
     ),
     "unknown_model_preset": (
         {"training": {"model": {"preset": "b9_unet"}}},
-        r"training\.model\.preset: Unknown model preset 'b9_unet'; available presets: .*cpu_small",
+        r"training\.model\.preset must be one of \[.*'cpu_small'.*\], got 'b9_unet'",
     ),
     "one_fold": ({"folds": {"n_folds": 1}}, r"'folds'.*n_folds must be an integer >= 2, got 1"),
     "cfar_pfa_one": ({"cfar": {"pfa": 1.0}}, r"'cfar'.*pfa must be in \(0, 0\.5\)"),
     "cfar_pfa_zero": ({"cfar": {"pfa": 0.0}}, r"'cfar'.*pfa must be in \(0, 0\.5\)"),
+    "unknown_scene_error_policy": (
+        {"detection": {"on_scene_error": "skip"}},
+        r"detection\.on_scene_error = 'skip' is not accepted; expected one of \['continue', 'raise'\]",
+    ),
 }
 
 
@@ -144,3 +148,32 @@ def test_validate_parameters_checks_only_named_blocks() -> None:
     with pytest.raises(ParameterError, match=r"ingestion\.splits=\['test'\]: expected a list of"):
         validate_parameters({"ingestion": {"splits": ["test"]}}, ["ingestion"])
     check_tile_multiple({"tile_size": 2048})
+
+
+def test_fold_count_differing_from_the_registry_stops_a_run_reading_fold_models(
+    tmp_path: Path,
+) -> None:
+    from kedro.io import DataCatalog
+    from kedro.pipeline import Node, Pipeline
+
+    from xview3_pipeline.hooks import RunSafetyHooks
+    from xview3_pipeline.pipelines.structure import n_folds
+
+    pipeline = Pipeline([Node(func=len, inputs="fold_0.model", outputs="n", name="n_node")])
+    catalog = DataCatalog()
+    run_params = {"project_path": str(tmp_path), "run_id": "r", "pipeline_names": ["x"]}
+    hooks = RunSafetyHooks()
+    catalog["parameters"] = {"folds": {"n_folds": n_folds() + 1}}
+    with pytest.raises(ValueError, match=r"folds\.n_folds is"):
+        hooks.before_pipeline_run(run_params, pipeline, catalog)
+    catalog["parameters"] = {"folds": {"n_folds": n_folds()}}
+    hooks.before_pipeline_run(run_params, pipeline, catalog)
+    hooks.after_pipeline_run(run_params)
+
+
+def test_predict_block_is_validated() -> None:
+    with pytest.raises(ParameterError, match=r"predict\.detector = 'yolo' is not accepted"):
+        validate_parameters({"predict": {"detector": "yolo"}}, ["predict"])
+    with pytest.raises(ParameterError, match=r"predict: unknown key\(s\) \['model'\]"):
+        validate_parameters({"predict": {"model": "cnn"}}, ["predict"])
+    assert validate_parameters({"predict": {"detector": "cfar"}}, ["predict"]) == ["predict"]

@@ -31,6 +31,19 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
+@pytest.mark.parametrize(
+    "name", ["training_ensemble", "inference", "tuning", "submission", "cfar_baseline", "predict"]
+)
+def test_pipeline_loads_alone_as_the_cli_requests_it(name: str) -> None:
+    """``kedro run --pipelines NAME`` imports only the folder named NAME."""
+    from kedro.framework.project import configure_project, find_pipelines
+
+    configure_project("xview3_pipeline")
+    found = find_pipelines(raise_errors=True, pipelines_to_find=[name])
+    assert list(found) == [name]
+    assert found[name].nodes
+
+
 def test_registry_names_and_default() -> None:
     from kedro.framework.project import configure_project, pipelines
 
@@ -41,9 +54,10 @@ def test_registry_names_and_default() -> None:
     assert {"roundtrip_report_node", "fold_0.train_fold_node", "fold_3.train_fold_node"} <= default
     assert "generate_synthetic_dataset_node" not in default
     training = {n.name for n in pipelines["training"].nodes}
-    assert training == {f"fold_{k}.train_fold_node" for k in range(4)}
+    steps = ("check_fold_node", "train_fold_node", "clear_training_work_node")
+    assert training == {f"fold_{k}.{step}" for k in range(4) for step in steps}
     ensemble = pipelines["training_ensemble"]
-    assert len(ensemble.nodes) == 12
+    assert len(ensemble.nodes) == 3 * 4 * len(steps)
     assert "v2s_unet_s2.fold_3.model" in ensemble.all_outputs()
     assert "params:ensemble.b5_unet_s2" in ensemble.inputs()
 

@@ -17,6 +17,7 @@ The lock is released when the run ends, successfully or not.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,15 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
+from xview3_pipeline.pipelines.structure import check_fold_count
 from xview3_pipeline.run_lock import LockHolder, RunLock
 from xview3_pipeline.validation import ParameterError, check_holdout_size, validate_parameters
 
 logger = logging.getLogger(__name__)
 
 _PARAMS = "params:"
+#: A dataset of a fold namespace (``fold_2.model``, ``b4_unet_s2.fold_0.model``).
+_FOLD_DATASET = re.compile(r"(^|\.)fold_\d+\.")
 
 
 def parameter_blocks(pipeline: Pipeline) -> set[str]:
@@ -75,6 +79,10 @@ class RunSafetyHooks:
         """
         parameters: Mapping[str, Any] = catalog.load("parameters")
         checked = validate_parameters(parameters, parameter_blocks(pipeline))
+        if any(_FOLD_DATASET.search(name) for name in pipeline.datasets()):
+            # The fold namespaces were built when the registry was; a run whose
+            # folds.n_folds differs would train or ensemble the wrong folds.
+            check_fold_count(parameters)
         self._check_holdout(pipeline, catalog, parameters)
         logger.info("Parameters checked before the run: %s.", ", ".join(checked) or "none")
         wait_s, poll_s = _lock_settings(parameters)

@@ -3,21 +3,18 @@
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-from xview3_pipeline.pipelines.training.pipeline import create_ensemble_pipeline
-
 #: Stages that ``kedro run`` runs by default, in order. ``synthetic_data`` is not among
 #: them: it writes a dataset into the raw root, which a user with the real xView3 data
-#: never wants to happen implicitly.
+#: never wants to happen implicitly. ``evaluation`` holds ``inference``, ``tuning`` and
+#: ``submission`` (the ``cnn`` namespace) and ``cfar_baseline`` (the ``cfar`` namespace),
+#: which stay registered under those names.
 DEFAULT_STAGES = (
     "ingestion",
     "locations",
     "folds",
     "encoding",
     "training",
-    "inference",
-    "tuning",
-    "submission",
-    "cfar_baseline",
+    "evaluation",
 )
 
 
@@ -28,7 +25,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
-    pipelines["training_ensemble"] = create_ensemble_pipeline()
     pipelines["__default__"] = sum(
         (pipelines[name] for name in DEFAULT_STAGES if name in pipelines), Pipeline([])
     )

@@ -1,8 +1,9 @@
-"""Print the scores of the learned model and of the CFAR baseline on the test scenes.
+"""Print the test scores of both detectors side by side.
 
 ``python -m xview3_pipeline.report [--reporting data/08_reporting]`` reads
-``test_score_report.json`` and ``cfar_score_report.json`` (written by the ``submission``
-and ``cfar_baseline`` pipelines) and prints the six official components side by side.
+``<reporting>/<detector>/test_score_report.json`` for the detectors ``cnn`` and ``cfar``
+(the ``{detector}.test_score_report`` entries written by the evaluation pipeline, also
+run as ``submission`` and ``cfar_baseline``) and prints the six official components.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from xview3_pipeline.core.constants import COMPONENTS as OFFICIAL_ORDER
 
 #: The aggregate first, then the other components in the official order.
 COMPONENTS = ("aggregate", *(name for name in OFFICIAL_ORDER if name != "aggregate"))
-REPORTS = {
-    "CircleNet ensemble": "test_score_report.json",
-    "CFAR baseline": "cfar_score_report.json",
-}
+#: The evaluation namespaces, with the column title used when a report is missing.
+DETECTORS: dict[str, str] = {"cnn": "CircleNet ensemble", "cfar": "CFAR baseline"}
+REPORT_FILE = "test_score_report.json"
+
+
+def report_path(reporting: Path, detector: str) -> Path:
+    """Where ``{detector}.test_score_report`` is written under ``reporting``."""
+    return reporting / detector / REPORT_FILE
 
 
 def summary(reporting: Path) -> str:
@@ -32,12 +37,13 @@ def summary(reporting: Path) -> str:
         The table, or a line saying which reports are missing or have no truth.
     """
     columns: dict[str, dict[str, float] | str] = {}
-    for name, filename in REPORTS.items():
-        path = reporting / filename
+    for detector, title in DETECTORS.items():
+        path = report_path(reporting, detector)
         if not path.is_file():
-            columns[name] = "missing"
+            columns[title] = f"missing ({path})"
             continue
         report = json.loads(path.read_text())
+        name = str(report.get("detector") or title)
         columns[name] = report.get("scores") or "no truth for the test scenes"
     lines = [
         "xView3 scores on the test scenes",

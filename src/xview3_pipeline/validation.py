@@ -185,6 +185,28 @@ def _tuning(block: Mapping[str, Any]) -> None:
     TuningConfig.from_dict(block)
 
 
+def _detection(block: Mapping[str, Any]) -> None:
+    from xview3_pipeline.datasets.candidate_sets import (  # noqa: PLC0415
+        check_scene_error_policy,
+    )
+
+    unknown = sorted(set(block) - {"on_scene_error"})
+    if unknown:
+        raise ParameterError(
+            f"detection: unknown key(s) {unknown}; valid keys are ['on_scene_error']."
+        )
+    check_scene_error_policy(block.get("on_scene_error", "continue"))
+
+
+def _predict(block: Mapping[str, Any]) -> None:
+    from xview3_pipeline.pipelines.predict.pipeline import resolve_detector  # noqa: PLC0415
+
+    unknown = sorted(set(block) - {"detector"})
+    if unknown:
+        raise ParameterError(f"predict: unknown key(s) {unknown}; valid keys are ['detector'].")
+    resolve_detector({"predict": block})
+
+
 def _locations(block: Mapping[str, Any]) -> None:
     from xview3_pipeline.core.locations import LocationConfig  # noqa: PLC0415
 
@@ -206,12 +228,14 @@ def _synthetic(block: Mapping[str, Any]) -> None:
 BLOCK_VALIDATORS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "cfar": _cfar,
     "cfar_tuning": _tuning,
+    "detection": _detection,
     "encoding": check_encoding,
     "ensemble": _ensemble,
     "folds": _folds,
     "inference": _inference,
     "ingestion": check_ingestion,
     "locations": _locations,
+    "predict": _predict,
     "synthetic_data": _synthetic,
     "training": _training,
     "tuning": _tuning,

@@ -27,3 +27,11 @@ class LabelValidationError(ValueError):
 
 class DatasetLayoutError(ValueError):
     """A raw root does not have the xView3 layout, or is not safe to write into."""
+
+
+class ModelFileError(ValueError):
+    """A model file is truncated, corrupt, unsafe to unpickle or holds non-finite weights.
+
+    Raised for checkpoints and exported ensembles; the message names the file (and the
+    tensor, for non-finite weights).
+    """

@@ -1,16 +1,28 @@
 """Custom Kedro datasets of the project (the only package that imports ``kedro.io``)."""
 
 from xview3_pipeline.datasets.atomic import AtomicDataset, AtomicPartitionedDataset
+from xview3_pipeline.datasets.candidate_sets import (
+    CandidateJobs,
+    CandidateSet,
+    CandidateSetDataset,
+    SceneJob,
+)
 from xview3_pipeline.datasets.checkpoint_dataset import CircleNetCheckpointDataset
 from xview3_pipeline.datasets.exported_ensemble import ExportedEnsembleDataset
 from xview3_pipeline.datasets.optional_csv import OptionalCSVDataset
 from xview3_pipeline.datasets.skip_empty_csv import SkipEmptyCSVDataset
+from xview3_pipeline.datasets.thresholds import ThresholdsDataset
 
 __all__ = (
     "AtomicDataset",
     "AtomicPartitionedDataset",
+    "CandidateJobs",
+    "CandidateSet",
+    "CandidateSetDataset",
     "CircleNetCheckpointDataset",
     "ExportedEnsembleDataset",
     "OptionalCSVDataset",
+    "SceneJob",
     "SkipEmptyCSVDataset",
+    "ThresholdsDataset",
 )

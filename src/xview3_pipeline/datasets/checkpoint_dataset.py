@@ -2,17 +2,20 @@
 
 ``save`` takes a CircleNet and writes ``{"format": 1, "model_config": <plain dict>,
 "state_dict": <tensors>, "metadata": <plain dict>}`` with ``torch.save`` to a temporary
-file that is renamed into place. ``load`` reads it with ``torch.load(weights_only=True)``
-(no arbitrary unpickling), rebuilds the architecture from the stored configuration and
-returns the model in eval mode: what is saved is what is loaded, so a downstream node in
-the same run and a later run see the same object type.
+file that is renamed into place; a failed save leaves neither a partial file nor an empty
+version folder, and a model with non-finite weights is refused. ``load`` checks the
+archive (every member's CRC), reads it with ``torch.load(weights_only=True)`` (a pickle
+that would run code is refused before anything runs), refuses non-finite weights,
+rebuilds the architecture from the stored configuration and returns the model in eval
+mode: what is saved is what is loaded, so a downstream node in the same run and a later
+run see the same object type. Every refusal names the file.
 """
 
 from __future__ import annotations
 
 import os
 from copy import deepcopy
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import fsspec
@@ -27,6 +30,12 @@ from kedro.io.core import (
 from torch import nn
 
 from xview3_pipeline.core.models import ModelConfig, build_model
+from xview3_pipeline.core.serialization import (
+    atomic_torch_save,
+    check_finite_tensors,
+    first_non_finite,
+    safe_torch_load,
+)
 
 FORMAT_VERSION = 1
 
@@ -69,17 +78,35 @@ class CircleNetCheckpointDataset(AbstractVersionedDataset[nn.Module, nn.Module])
         )
 
     def load(self) -> nn.Module:
-        """Rebuild the model from the newest (or the requested) version."""
+        """Rebuild the model from the newest (or the requested) version.
+
+        Raises:
+            ModelFileError: If the file is truncated or corrupt, would run code on load,
+                or holds non-finite weights (the message names the file and tensor).
+            DatasetError: If it is not a CircleNet checkpoint of this format.
+        """
         path = get_filepath_str(self._get_load_path(), self._protocol)
         with self._fs.open(path, "rb") as f:
-            checkpoint = torch.load(f, map_location=self._map_location, weights_only=True)
-        if checkpoint.get("format") != FORMAT_VERSION or "model_config" not in checkpoint:
+            checkpoint = safe_torch_load(f, name=path, map_location=self._map_location)
+        if (
+            not isinstance(checkpoint, dict)
+            or checkpoint.get("format") != FORMAT_VERSION
+            or not {"model_config", "state_dict"} <= set(checkpoint)
+        ):
             raise DatasetError(
                 f"{path} is not a CircleNet checkpoint of format {FORMAT_VERSION} "
                 "(expected keys 'format', 'model_config', 'state_dict')."
             )
-        model = build_model(ModelConfig.from_dict(checkpoint["model_config"]))
-        model.load_state_dict(checkpoint["state_dict"])
+        check_finite_tensors(checkpoint["state_dict"], name=path)
+        try:
+            config = ModelConfig.from_dict(checkpoint["model_config"])
+            # The encoder's initial weights are overwritten by the state dict: do not
+            # read them (the file may not exist where the checkpoint is loaded).
+            model = build_model(config.replace(encoder_weights=None))
+            model.load_state_dict(checkpoint["state_dict"])
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise DatasetError(f"{path} does not match its stored architecture: {exc}") from None
+        model.config = config
         model.checkpoint_metadata = checkpoint.get("metadata", {})  # type: ignore[attr-defined]
         return model.eval()
 
@@ -87,7 +114,8 @@ class CircleNetCheckpointDataset(AbstractVersionedDataset[nn.Module, nn.Module])
         """Write a model's weights and configuration.
 
         Raises:
-            DatasetError: If the model carries no ``config`` (a :class:`ModelConfig`).
+            DatasetError: If the model carries no ``config`` (a :class:`ModelConfig`) or
+                has a non-finite weight (named).
         """
         config = getattr(data, "config", None)
         if not isinstance(config, ModelConfig):
@@ -96,6 +124,12 @@ class CircleNetCheckpointDataset(AbstractVersionedDataset[nn.Module, nn.Module])
                 "built by xview3_pipeline.core.models.build_model (with a ModelConfig)."
             )
         state = {k: v.detach().to("cpu").clone() for k, v in data.state_dict().items()}
+        bad = first_non_finite(state)
+        if bad is not None:
+            raise DatasetError(
+                f"Refusing to save the model to {self._filepath}: tensor {bad!r} holds NaN or "
+                "infinite values (training diverged)."
+            )
         checkpoint = {
             "format": FORMAT_VERSION,
             "model_config": config.to_dict(),
@@ -103,13 +137,23 @@ class CircleNetCheckpointDataset(AbstractVersionedDataset[nn.Module, nn.Module])
             "metadata": deepcopy(getattr(data, "checkpoint_metadata", {})),
         }
         path = get_filepath_str(self._get_save_path(), self._protocol)
-        parent = str(PurePosixPath(path).parent)
-        self._fs.makedirs(parent, exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with self._fs.open(tmp, "wb") as f:
-            torch.save(checkpoint, f)
-        self._fs.mv(tmp, path)
+        if self._protocol == "file":
+            atomic_torch_save(checkpoint, Path(path))
+        else:
+            self._save_remote(checkpoint, path)
         self._invalidate_cache()
+
+    def _save_remote(self, checkpoint: dict[str, Any], path: str) -> None:
+        """Write through fsspec to a temporary name, then move it into place."""
+        self._fs.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        try:
+            with self._fs.open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+            self._fs.mv(tmp, path)
+        finally:
+            if self._fs.exists(tmp):
+                self._fs.rm(tmp)
 
     def _exists(self) -> bool:
         try:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -19,9 +16,11 @@ class ExportedEnsembleDataset(AbstractVersionedDataset[nn.Module, nn.Module]):
     """Save a CircleNet ensemble as one ``torch.export`` archive; load it back as a module.
 
     ``save`` exports the module for inputs of shape ``module.export_shape`` (``(B, 2, T, T)``,
-    dynamic batch) into a temporary file renamed into place. ``load`` checks that the
-    archive holds no pickled objects and returns the exported module: inference then needs
-    neither the model code nor the fold checkpoints. Local paths only.
+    dynamic batch) into a temporary file renamed into place; a failed export leaves no
+    partial file and no empty version folder. ``load`` checks the archive's integrity
+    (every member's CRC), that it holds no pickled objects and that its weights are
+    finite, and returns the exported module: inference then needs neither the model code
+    nor the fold checkpoints. Every refusal names the file. Local paths only.
 
     Args:
         filepath: Path of the ``.pt2`` archive.
@@ -46,7 +45,12 @@ class ExportedEnsembleDataset(AbstractVersionedDataset[nn.Module, nn.Module]):
         )
 
     def load(self) -> nn.Module:
-        """The exported ensemble of the newest (or requested) version."""
+        """The exported ensemble of the newest (or requested) version.
+
+        Raises:
+            ModelFileError: If the archive is truncated, corrupt, unsafe or has a
+                non-finite weight (the message names the file).
+        """
         return load_exported(get_filepath_str(self._get_load_path(), "file"))
 
     def save(self, data: nn.Module) -> None:
@@ -54,21 +58,14 @@ class ExportedEnsembleDataset(AbstractVersionedDataset[nn.Module, nn.Module]):
 
         Raises:
             DatasetError: If the module has no ``export_shape``.
+            ValueError: If a weight of the module is not finite (named).
         """
         shape = getattr(data, "export_shape", None)
         if shape is None:
             raise DatasetError(
                 "ExportedEnsembleDataset.save needs a module with an 'export_shape' (B, C, H, W)."
             )
-        path = Path(get_filepath_str(self._get_save_path(), "file"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".pt2", dir=path.parent)
-        os.close(fd)
-        try:
-            export_ensemble(data, shape, tmp)
-            shutil.move(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        export_ensemble(data, shape, Path(get_filepath_str(self._get_save_path(), "file")))
 
     def _exists(self) -> bool:
         try:

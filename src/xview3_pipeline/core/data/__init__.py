@@ -1,6 +1,7 @@
 """Training data: SAR normalisation, windowed scene reads, crop sampling, augmentation, datasets."""
 
 from xview3_pipeline.core.data.augmentations import (
+    AUGMENTATION_PRESET_ALIASES,
     AUGMENTATION_PRESETS,
     AugmentationConfig,
     AugmentedSample,
@@ -10,7 +11,6 @@ from xview3_pipeline.core.data.augmentations import (
     SpikeElasticTransform,
     UnclippedGaussNoise,
     UnclippedRandomBrightnessContrast,
-    augmentation_from_config,
     build_augmentations,
 )
 from xview3_pipeline.core.data.datasets import (
@@ -32,6 +32,7 @@ from xview3_pipeline.core.data.normalization import (
     sigmoid_normalize,
 )
 from xview3_pipeline.core.data.sampler import (
+    OBJECT_WEIGHTING_ALIASES,
     BalancedCropSampler,
     CropSpec,
     SamplerConfig,
@@ -51,9 +52,11 @@ from xview3_pipeline.core.data.scene_reader import (
 
 __all__ = (
     "AUGMENTATION_PRESETS",
+    "AUGMENTATION_PRESET_ALIASES",
     "CHANNELS",
     "DEFAULT_NORMALIZATION",
     "NORMALIZATIONS",
+    "OBJECT_WEIGHTING_ALIASES",
     "TARGET_KEYS",
     "AugmentationConfig",
     "AugmentedSample",
@@ -76,7 +79,6 @@ __all__ = (
     "TargetEncoder",
     "UnclippedGaussNoise",
     "UnclippedRandomBrightnessContrast",
-    "augmentation_from_config",
     "balanced_class_weights",
     "build_augmentations",
     "build_normalization",

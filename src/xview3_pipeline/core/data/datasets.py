@@ -316,7 +316,7 @@ class CircleNetCropDataset(_CircleNetDatasetBase):
         coder: TargetEncoder | None = None,
         *,
         normalization: Normalization | str = "sigmoid",
-        augmentations: SarAugmentation | str | None = "seed",
+        augmentations: SarAugmentation | str | None = "winner",
         crop_size: int = 768,
         length: int = 1024,
         seed: int = 42,

@@ -33,12 +33,13 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 import numpy as np
 from sklearn.neighbors import KDTree
 
-from xview3_pipeline.core.config import check_keys
+from xview3_pipeline.core.config import check_keys, resolve_alias
 from xview3_pipeline.core.types import ObjectLabels
 
 __all__ = [
@@ -57,7 +58,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: How objects are chosen as crop centres; see :func:`object_weights`.
-ObjectWeighting = Literal["balanced", "seed_code", "uniform"]
+ObjectWeighting = Literal["balanced", "winner", "uniform"]
+#: Spellings of :data:`ObjectWeighting` values accepted for one release.
+OBJECT_WEIGHTING_ALIASES: Mapping[str, str] = MappingProxyType({"seed_code": "winner"})
 #: How a crop was placed.
 CropKind = Literal["object", "shore", "random"]
 #: How per-attribute balance factors are combined in ``"balanced"`` weighting.
@@ -111,7 +114,8 @@ class SamplerConfig:
     Attributes:
         object_crop_p: Probability of an object-centred crop (0.8 code, 0.9 README).
         shore_crop_p: Probability of a shoreline-centred crop among the other crops.
-        object_weighting: ``"balanced"`` (README scheme), ``"seed_code"`` or ``"uniform"``.
+        object_weighting: ``"balanced"`` (README scheme), ``"winner"`` (the winning
+            solution's code; ``"seed_code"`` is its old spelling) or ``"uniform"``.
         combine: How ``"balanced"`` combines the per-attribute factors (``"mean"`` or
             ``"product"``).
         jitter: Jitter object / shore centres by :func:`capped_randnorm`.
@@ -134,6 +138,10 @@ class SamplerConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"SamplerConfig.{name} must be in [0, 1], got {value}.")
+        weighting = resolve_alias(
+            self.object_weighting, OBJECT_WEIGHTING_ALIASES, what="object_weighting"
+        )
+        object.__setattr__(self, "object_weighting", weighting)
         if self.object_weighting not in get_args(ObjectWeighting):
             raise ValueError(
                 f"SamplerConfig.object_weighting {self.object_weighting!r} is not one of "
@@ -232,7 +240,7 @@ def object_weights(
     """Probabilities of choosing each object of a scene as a crop centre.
 
     * ``"uniform"``: every object equally.
-    * ``"seed_code"``: what the seed's code does,
+    * ``"winner"``: what the winning solution's code does,
       ``w = (1 + b_shore / Σ b_shore + c / Σ c) / 2`` with ``b_shore`` the balanced weights
       of near-shore vs off-shore and ``c`` the :func:`crowd_weights` (radius crop/2). Both
       terms sum to 1 against a vector of ones, so the choice is close to uniform.
@@ -250,7 +258,8 @@ def object_weights(
     Args:
         objects: The scene's objects (``N``).
         crop_size: Crop side in pixels (crowd radius crop/2).
-        mode: ``"balanced"``, ``"seed_code"`` or ``"uniform"``.
+        mode: ``"balanced"``, ``"winner"`` or ``"uniform"`` (``"seed_code"``, the old
+            spelling of ``"winner"``, is accepted with a ``RenamedOptionWarning``).
         combine: ``"mean"`` or ``"product"`` (``"balanced"`` only).
 
     Returns:
@@ -260,6 +269,7 @@ def object_weights(
         ValueError: On an unknown ``mode`` or ``combine``.
     """
     n = len(objects)
+    mode = resolve_alias(mode, OBJECT_WEIGHTING_ALIASES, what="object_weighting")
     if mode not in get_args(ObjectWeighting):
         raise ValueError(
             f"Unknown object weighting {mode!r}; expected one of {list(get_args(ObjectWeighting))}."
@@ -272,7 +282,7 @@ def object_weights(
         return np.full(n, 1.0 / n)
     crowd = crowd_weights(objects.centers, crop_size / 2.0)
     shore = balanced_class_weights(np.asarray(objects.near_shore, dtype=bool))
-    if mode == "seed_code":
+    if mode == "winner":
         weights = (1.0 + shore / shore.sum() + crowd / crowd.sum()) / 2.0
     else:
         factors = np.stack(

@@ -1,64 +1,17 @@
 """Sets of scenes to detect on (holdout, test, out-of-fold) and their candidate tables.
 
-:func:`candidate_jobs` makes one lazy job per scene that calls a
-:class:`~xview3_pipeline.core.detection.contract.Detector`; jobs cache their result under
-``<cache_dir>/<fingerprint[:16]>/<scene_id>.parquet`` (written to a temporary name, then
-renamed), so an interrupted run skips the scenes already done and a new model or new
-settings never reuse stale candidates.
+Which scenes a set holds and how its per-scene tables combine; running a detector over
+a set, and resuming it, is the catalog's job (``xview3_pipeline.datasets.candidate_sets``).
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from xview3_pipeline.core.detection.contract import Detector, empty_candidates
-from xview3_pipeline.core.detection.scene import Scene
-
-logger = logging.getLogger(__name__)
-
-
-def candidate_jobs(
-    detector: Detector,
-    scenes: pd.DataFrame,
-    *,
-    raw_root: str | Path,
-    cache_dir: str | Path | None,
-) -> dict[str, Callable[[], pd.DataFrame]]:
-    """One lazy, cached job per scene.
-
-    Args:
-        detector: The detector.
-        scenes: Scene-index rows to process (paths relative to ``raw_root`` or absolute).
-        raw_root: Root of the scene index's relative paths and of ``shoreline/``.
-        cache_dir: Folder of the per-scene cache, or None for no cache.
-
-    Returns:
-        ``scene_id -> job``; calling a job returns the scene's candidates.
-    """
-    folder = Path(cache_dir) / detector.fingerprint()[:16] if cache_dir else None
-
-    def job(scene: Scene) -> pd.DataFrame:
-        path = folder / f"{scene.scene_id}.parquet" if folder else None
-        if path is not None and path.is_file():
-            logger.info("Scene %s: candidates from the cache %s", scene.scene_id, path)
-            return pd.read_parquet(path)
-        frame = detector.detect(scene)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp-{os.getpid()}")
-            frame.to_parquet(tmp, index=False)
-            tmp.replace(path)
-        return frame
-
-    refs = [Scene.from_index_row(r, raw_root) for r in scenes.itertuples(index=False)]
-    return {s.scene_id: functools.partial(job, s) for s in refs}
+from xview3_pipeline.core.detection.contract import empty_candidates
 
 
 def concat_partitions(
@@ -111,4 +64,4 @@ def truth_of(labels: pd.DataFrame, scene_ids: Any) -> pd.DataFrame:
     return rows
 
 
-__all__ = ("candidate_jobs", "concat_partitions", "select_scenes", "truth_of")
+__all__ = ("concat_partitions", "select_scenes", "truth_of")

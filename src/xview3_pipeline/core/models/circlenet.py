@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from xview3_pipeline.core.models.config import PRESETS, ModelConfig
+from xview3_pipeline.core.models.config import ModelConfig, resolve_config
 from xview3_pipeline.core.models.decoder import UNetDecoder
 from xview3_pipeline.core.models.encoders import TimmEncoder
 from xview3_pipeline.core.models.heads import DecoupledHeadGroupNormLateShuffle
@@ -98,43 +98,6 @@ class CircleNet(nn.Module):
         return self.head(self.decoder(self.encoder(x)))
 
 
-def resolve_config(
-    preset_or_config: str | ModelConfig | Mapping[str, Any], **overrides: Any
-) -> ModelConfig:
-    """Turn a preset name, a config or a mapping into a :class:`ModelConfig`.
-
-    Args:
-        preset_or_config: A key of :data:`PRESETS`, a config, or a mapping of its fields;
-            a mapping may name a preset under ``preset`` and override the rest.
-        **overrides: Fields to replace, e.g. ``encoder_weights="/path/b4.pth"``.
-
-    Returns:
-        The validated configuration.
-
-    Raises:
-        KeyError: For an unknown preset name, listing the presets.
-        ValueError: For unknown fields or invalid values.
-    """
-    if isinstance(preset_or_config, str):
-        if preset_or_config not in PRESETS:
-            raise KeyError(
-                f"Unknown model preset {preset_or_config!r}; available presets: {sorted(PRESETS)}."
-            )
-        config = PRESETS[preset_or_config]
-    elif isinstance(preset_or_config, ModelConfig):
-        config = preset_or_config
-    elif isinstance(preset_or_config, Mapping):
-        values = dict(preset_or_config)
-        preset = values.pop("preset", None)
-        base = resolve_config(preset) if preset is not None else ModelConfig()
-        config = base.replace(**values) if values else base
-    else:
-        raise TypeError(
-            f"Expected a preset name, ModelConfig or mapping, got {type(preset_or_config)}."
-        )
-    return config.replace(**overrides) if overrides else config
-
-
 def build_model(
     preset_or_config: str | ModelConfig | Mapping[str, Any], **overrides: Any
 ) -> CircleNet:
@@ -156,7 +119,7 @@ def build_model(
         The model, in training mode, on the CPU.
 
     Raises:
-        KeyError: For an unknown preset name, listing the presets.
+        UnknownPresetError: For an unknown preset name (a ``KeyError``), listing them.
         ValueError: For unknown fields or invalid values.
     """
     config = resolve_config(preset_or_config, **overrides)

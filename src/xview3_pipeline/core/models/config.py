@@ -2,6 +2,9 @@
 
 The presets reproduce ``configs/model/centernet/*.yaml`` of the xView3 winner (b4, b5, v2s)
 with timm 1.0 encoder names, plus ``cpu_small`` for runs without a GPU.
+:func:`resolve_config` turns a preset name or a parameters mapping (``preset`` plus
+overrides) into a validated :class:`ModelConfig`; its errors name the parameter
+(``training.model.preset``) and list the accepted values.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import timm
+
+from xview3_pipeline.core.checks import check_field_types
 from xview3_pipeline.core.config import check_keys
 
 #: Decoder upsampling kinds: ``shuffle`` = PixelShuffle(2) (channels / 4); ``deconv`` =
@@ -103,8 +109,10 @@ class ModelConfig:
         """Check values and channel divisibility.
 
         Raises:
-            ValueError: If a value is out of range or a channel count does not divide.
+            ValueError: If a value has the wrong type or is out of range, or a channel
+                count does not divide.
         """
+        check_field_types(self, "")
         if self.upsample not in UPSAMPLE_KINDS:
             raise ValueError(f"upsample must be one of {UPSAMPLE_KINDS}, got {self.upsample!r}.")
         if self.block not in BLOCK_KINDS:
@@ -140,6 +148,11 @@ class ModelConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}.")
+        if not isinstance(self.encoder, str) or not timm.is_model(self.encoder):
+            raise ValueError(
+                f"encoder {self.encoder!r} is not a timm model name (e.g. "
+                f"{sorted({c.encoder for c in PRESETS.values()})}; see timm.list_models())."
+            )
 
 
 #: Named architectures. b4/b5/v2s follow the winner's configs with timm 1.0 names
@@ -185,3 +198,74 @@ PRESETS: dict[str, ModelConfig] = {
         num_groups=16,
     ),
 }
+
+
+class UnknownPresetError(KeyError, ValueError):
+    """A model preset name that is not a key of :data:`PRESETS`.
+
+    A ``KeyError`` (a missing registry key) and a ``ValueError`` (a bad parameter value),
+    with a plain message.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def preset(name: str, *, what: str = "preset") -> ModelConfig:
+    """The configuration of a named preset.
+
+    Args:
+        name: A key of :data:`PRESETS`.
+        what: The parameter's name in the message (e.g. ``training.model.preset``).
+
+    Raises:
+        UnknownPresetError: Naming the parameter, the value and the presets.
+    """
+    if not isinstance(name, str) or name not in PRESETS:
+        raise UnknownPresetError(f"{what} must be one of {sorted(PRESETS)}, got {name!r}.")
+    return PRESETS[name]
+
+
+def resolve_config(
+    preset_or_config: str | ModelConfig | Mapping[str, Any],
+    *,
+    what: str = "model",
+    **overrides: Any,
+) -> ModelConfig:
+    """Turn a preset name, a config or a mapping into a :class:`ModelConfig`.
+
+    Args:
+        preset_or_config: A key of :data:`PRESETS`, a config, or a mapping of its fields;
+            a mapping may name a preset under ``preset`` and override the rest.
+        what: Name of the parameters block in messages (e.g. ``training.model``).
+        **overrides: Fields to replace, e.g. ``encoder_weights="/path/b4.pth"``.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        UnknownPresetError: For an unknown preset name (a ``KeyError`` and a
+            ``ValueError``), naming ``<what>.preset`` and listing the presets.
+        ValueError: For unknown fields or invalid values, naming the block.
+    """
+    if isinstance(preset_or_config, str):
+        config = preset(preset_or_config, what=f"{what}.preset")
+    elif isinstance(preset_or_config, ModelConfig):
+        config = preset_or_config
+    elif isinstance(preset_or_config, Mapping):
+        values = dict(preset_or_config)
+        name = values.pop("preset", None)
+        config = preset(name, what=f"{what}.preset") if name is not None else ModelConfig()
+        overrides = values | overrides
+    else:
+        raise TypeError(
+            f"{what}: expected a preset name, ModelConfig or mapping, got "
+            f"{type(preset_or_config).__name__}."
+        )
+    if not overrides:
+        return config
+    check_keys(ModelConfig, overrides, what=what)
+    try:
+        return ModelConfig.from_dict(config.to_dict() | overrides)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what}: {exc}") from None

@@ -13,11 +13,14 @@ class EpochHistory(pl.Callback):
     """Records one row per epoch: losses, validation metrics, learning rate and time.
 
     The rows are part of the callback's state, so they are saved in every checkpoint and a
-    resumed run keeps the history of the epochs before the interruption.
+    resumed run keeps the history of the epochs before the interruption. The ``attempt``
+    column counts the runs: 1 for the first, one more each time training resumed from a
+    checkpoint, so the history shows which epochs a resumed run trained.
     """
 
     def __init__(self) -> None:
         self.rows: list[dict[str, float]] = []
+        self.attempt = 1
         self._t0 = 0.0
         self._lr = float("nan")
         self._epoch = -1
@@ -49,6 +52,7 @@ class EpochHistory(pl.Callback):
             "step": float(trainer.global_step),
             "lr": self._lr,
             "epoch_time_s": time.perf_counter() - self._t0 if self._t0 else float("nan"),
+            "attempt": float(self.attempt),
         }
         for key, value in trainer.callback_metrics.items():
             if key.startswith(("train/", "val/")) and not key.endswith("_step"):
@@ -57,11 +61,12 @@ class EpochHistory(pl.Callback):
 
     def state_dict(self) -> dict[str, Any]:
         """Rows as plain Python types (safe for ``torch.load(weights_only=True)``)."""
-        return {"rows": [dict(r) for r in self.rows]}
+        return {"rows": [dict(r) for r in self.rows], "attempt": self.attempt}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the rows of a checkpoint."""
+        """Restore the rows of a checkpoint; the resumed run is the next attempt."""
         self.rows = [dict(r) for r in state_dict.get("rows", [])]
+        self.attempt = int(state_dict.get("attempt", 1)) + 1
 
     def frame(self) -> pd.DataFrame:
         """The history as a frame, one row per epoch."""

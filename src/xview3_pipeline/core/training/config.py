@@ -2,16 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xview3_pipeline.core.config import check_keys
+from xview3_pipeline.core.checks import check_field_types, require, require_choice
+from xview3_pipeline.core.config import check_keys, resolve_alias
+from xview3_pipeline.core.data import NORMALIZATIONS, SamplerConfig, build_augmentations
+from xview3_pipeline.core.data.augmentations import AUGMENTATION_PRESET_ALIASES
+from xview3_pipeline.core.data.sampler import OBJECT_WEIGHTING_ALIASES
+from xview3_pipeline.core.encoding import CoderConfig
+from xview3_pipeline.core.losses import LossConfig
+from xview3_pipeline.core.models.config import resolve_config
+
+#: Optimisers of :class:`OptimConfig`.
+OPTIMIZERS = ("adamw", "radam")
+#: Lightning precision strings accepted by ``trainer.precision`` (``auto``: see
+#: :func:`~xview3_pipeline.core.training.fit.resolve_precision`).
+PRECISIONS = (
+    "auto", "64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed",
+    "transformer-engine", "transformer-engine-float16", "64", "32", "16", "bf16",
+)  # fmt: skip
+#: Lightning accelerator names accepted by ``trainer.accelerator``.
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+#: Lightning strategy names accepted by ``trainer.strategy`` (prefixes of its registry).
+STRATEGY_PREFIXES = ("auto", "ddp", "fsdp", "deepspeed", "single_device", "single_xla", "xla")
+#: Input side multiple of every CircleNet encoder (total stride 32).
+ENCODER_STRIDE = 32
 
 
-def _from_dict(cls: type, values: Mapping[str, Any] | None) -> Any:
-    return cls(**check_keys(cls, values))
+def _block(cls: type, values: Mapping[str, Any] | None, what: str) -> Any:
+    """A sub-block dataclass from its mapping; unknown keys and bad types name ``what``."""
+    if values is not None and not isinstance(values, Mapping):
+        raise ValueError(f"{what} must be a mapping of parameters, got {values!r}.")
+    try:
+        return cls(**check_keys(cls, values, what=what))
+    except TypeError as exc:  # e.g. a value that breaks a __post_init__
+        raise ValueError(f"{what}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -24,10 +53,11 @@ class DataConfig:
         epoch_samples: Crops drawn per epoch over all devices (seed: 16,536).
         num_workers: DataLoader worker processes.
         normalization: Name of the dB normalisation (``sigmoid`` is the seed's).
-        augmentations: Name of the augmentation set (``seed``, ``light``, ``none``).
+        augmentations: Name of the augmentation set (``winner``, ``light``, ``none``;
+            ``seed`` is the old spelling of ``winner``, accepted for one release).
         object_crop_p: Probability of an object-centred crop (seed code 0.8, README 0.9).
-        object_weighting: How the centre object is chosen (``balanced``, ``seed_code``,
-            ``uniform``).
+        object_weighting: How the centre object is chosen (``balanced``, ``winner``,
+            ``uniform``; ``seed_code`` is the old spelling of ``winner``).
         val_tile_size: Side of the non-overlapping validation tiles, pixels (seed: 2048).
         val_batch_size: Validation tiles per batch.
     """
@@ -37,11 +67,19 @@ class DataConfig:
     epoch_samples: int = 512
     num_workers: int = 2
     normalization: str = "sigmoid"
-    augmentations: str = "seed"
+    augmentations: str = "winner"
     object_crop_p: float = 0.8
     object_weighting: str = "balanced"
     val_tile_size: int = 512
     val_batch_size: int = 2
+
+    def __post_init__(self) -> None:
+        for name, aliases in (
+            ("augmentations", AUGMENTATION_PRESET_ALIASES),
+            ("object_weighting", OBJECT_WEIGHTING_ALIASES),
+        ):
+            value = resolve_alias(getattr(self, name), aliases, what=f"training.data.{name}")
+            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True)
@@ -124,6 +162,104 @@ class ValidationConfig:
     max_objects: int = 2048
 
 
+def _path_str(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+def _check_data(d: DataConfig, what: str) -> None:
+    for name in ("crop_size", "val_tile_size"):
+        value = getattr(d, name)
+        require(
+            value >= ENCODER_STRIDE and value % ENCODER_STRIDE == 0, f"{what}.{name}", value,
+            f"a positive multiple of the encoder's total stride ({ENCODER_STRIDE})",
+        )  # fmt: skip
+    require(d.batch_size >= 1, f"{what}.batch_size", d.batch_size, "an integer >= 1")
+    require(
+        d.epoch_samples >= d.batch_size, f"{what}.epoch_samples", d.epoch_samples,
+        f">= data.batch_size ({d.batch_size}): an epoch needs at least one full batch",
+    )  # fmt: skip
+    require(d.num_workers >= 0, f"{what}.num_workers", d.num_workers, "an integer >= 0")
+    require(d.val_batch_size >= 1, f"{what}.val_batch_size", d.val_batch_size, ">= 1")
+    require_choice(d.normalization, NORMALIZATIONS, f"{what}.normalization")
+    require(0.0 <= d.object_crop_p <= 1.0, f"{what}.object_crop_p", d.object_crop_p, "in [0, 1]")
+    # Option names are checked by the modules that own them.
+    _owned(lambda: build_augmentations(d.augmentations), f"{what}.augmentations")
+    weighting: Any = d.object_weighting  # any string: the sampler's own check names it
+    _owned(lambda: SamplerConfig(object_weighting=weighting), f"{what}.object_weighting")
+
+
+def _owned(check: Callable[[], object], what: str) -> None:
+    """Run an owner's constructor; its ``KeyError`` / ``ValueError`` names ``what``."""
+    try:
+        check()
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"{what}: {exc.args[0] if exc.args else exc}") from None
+
+
+def _check_optimizer(o: OptimConfig, what: str) -> None:
+    require_choice(o.name, OPTIMIZERS, f"{what}.name")
+    require(o.lr > 0, f"{what}.lr", o.lr, "> 0")
+    require(o.weight_decay >= 0, f"{what}.weight_decay", o.weight_decay, ">= 0")
+    require(o.eps > 0, f"{what}.eps", o.eps, "> 0")
+    require(0 <= o.eta_min <= o.lr, f"{what}.eta_min", o.eta_min, f"in [0, optimizer.lr={o.lr}]")
+
+
+def _check_trainer(t: TrainerConfig, what: str) -> None:
+    require(t.max_epochs >= 1, f"{what}.max_epochs", t.max_epochs, "an integer >= 1")
+    require(t.patience >= 1, f"{what}.patience", t.patience, "an integer >= 1 (epochs)")
+    require(t.min_delta >= 0, f"{what}.min_delta", t.min_delta, ">= 0")
+    require_choice(t.accelerator, ACCELERATORS, f"{what}.accelerator")
+    devices = t.devices
+    require(
+        devices == "auto" or (isinstance(devices, int) and (devices >= 1 or devices == -1))
+        or (isinstance(devices, str) and _device_list(devices)),
+        f"{what}.devices", devices,
+        "'auto', a number of devices >= 1, -1 (all) or a list of device ids such as '0,1'",
+    )  # fmt: skip
+    require(
+        t.strategy.startswith(STRATEGY_PREFIXES), f"{what}.strategy", t.strategy,
+        f"a Lightning strategy name starting with one of {list(STRATEGY_PREFIXES)}",
+    )  # fmt: skip
+    require_choice(t.precision, PRECISIONS, f"{what}.precision")
+    clip = t.gradient_clip_val
+    require(clip is None or clip > 0, f"{what}.gradient_clip_val", clip, "null or > 0")
+    for name in ("log_every_n_steps", "checkpoint_every_n_steps"):
+        require(getattr(t, name) >= 1, f"{what}.{name}", getattr(t, name), "an integer >= 1")
+    require(0 <= t.seed < 2**32, f"{what}.seed", t.seed, "an integer in [0, 2**32)")
+
+
+def _device_list(devices: str) -> bool:
+    parts = [p.strip() for p in devices.split(",") if p.strip()]
+    return bool(parts) and all(p.isdigit() or p == "-1" for p in parts)
+
+
+def _check_validation(v: ValidationConfig, what: str) -> None:
+    for name in ("objectness_threshold", "vessel_threshold", "fishing_threshold"):
+        value = getattr(v, name)
+        require(0.0 <= value <= 1.0, f"{what}.{name}", value, "a probability in [0, 1]")
+    require(v.max_objects >= 1, f"{what}.max_objects", v.max_objects, "an integer >= 1")
+
+
+def _check_components(cfg: TrainingConfig, what: str) -> None:
+    """The model, loss and coder blocks, through the configurations that own them."""
+    model = resolve_config(cfg.model, what=f"{what}.model")
+    weights = model.encoder_weights
+    require(
+        weights is None or Path(weights).is_file(), f"{what}.model.encoder_weights", weights,
+        "null (random initialisation) or an existing local file (weights are never downloaded)",
+    )  # fmt: skip
+    for name, owner in (("loss", LossConfig), ("coder", CoderConfig)):
+        try:
+            owner.from_dict(getattr(cfg, name))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{what}.{name}: {exc}") from None
+    stride = CoderConfig.from_dict(cfg.coder).stride
+    require(
+        stride == model.output_stride, f"{what}.coder.stride", stride,
+        f"the model's output stride ({model.output_stride})",
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """Everything needed to train one fold.
@@ -142,47 +278,61 @@ class TrainingConfig:
     work_dir: str = "data/06_models/training_work"
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> TrainingConfig:
-        """Build from the ``training`` parameters block, rejecting unknown keys.
+    def from_dict(cls, values: Mapping[str, Any], *, what: str = "training") -> TrainingConfig:
+        """Build from the ``training`` parameters block and validate every value.
+
+        Everything that can be checked without data is checked here (keys, types,
+        ranges, option names, the model preset and architecture, the loss and coder
+        blocks), so a bad block stops a run before any work.
+
+        Args:
+            values: The block.
+            what: Its name in messages (``training``, or ``ensemble.<preset>``).
 
         Raises:
-            ValueError: On unknown keys or invalid values.
+            ValueError: On an unknown key or an invalid value; the message names the
+                parameter (e.g. ``training.model.preset``), the value and what is accepted.
         """
-        values = check_keys(cls, values, what="training")
+        if not isinstance(values, Mapping):
+            raise ValueError(f"{what} must be a mapping of parameters, got {values!r}.")
+        values = check_keys(cls, values, what=what)
+        blocks = {name: values.get(name) or {} for name in ("model", "loss", "coder")}
+        for name, block in blocks.items():
+            if not isinstance(block, Mapping):
+                raise ValueError(f"{what}.{name} must be a mapping, got {block!r}.")
         cfg = cls(
-            model=dict(values.get("model") or {"preset": "cpu_small"}),
-            loss=dict(values.get("loss") or {}),
-            coder=dict(values.get("coder") or {}),
-            data=_from_dict(DataConfig, values.get("data")),
-            optimizer=_from_dict(OptimConfig, values.get("optimizer")),
-            trainer=_from_dict(TrainerConfig, values.get("trainer")),
-            validation=_from_dict(ValidationConfig, values.get("validation")),
-            work_dir=str(values.get("work_dir", cls.work_dir)),
+            model=dict(blocks["model"] or {"preset": "cpu_small"}),
+            loss=dict(blocks["loss"]),
+            coder=dict(blocks["coder"]),
+            data=_block(DataConfig, values.get("data"), f"{what}.data"),
+            optimizer=_block(OptimConfig, values.get("optimizer"), f"{what}.optimizer"),
+            trainer=_block(TrainerConfig, values.get("trainer"), f"{what}.trainer"),
+            validation=_block(ValidationConfig, values.get("validation"), f"{what}.validation"),
+            work_dir=_path_str(values.get("work_dir", cls.work_dir)),
         )
-        cfg.validate()
+        cfg.validate(what=what)
         return cfg
 
-    def validate(self) -> None:
-        """Check values a user is likely to get wrong.
+    def validate(self, *, what: str = "training") -> None:
+        """Check every value that can be checked without data.
+
+        Args:
+            what: Name of the block in messages.
 
         Raises:
-            ValueError: If a value is out of range.
+            ValueError: Naming the parameter, the value and what is accepted.
         """
-        d, t = self.data, self.trainer
-        if d.crop_size < 32 or d.crop_size % 32:
-            raise ValueError(f"data.crop_size must be a multiple of 32, got {d.crop_size}.")
-        if d.val_tile_size % 32:
-            raise ValueError(f"data.val_tile_size must be a multiple of 32, got {d.val_tile_size}.")
-        if d.batch_size < 1 or d.epoch_samples < d.batch_size:
-            raise ValueError("data.batch_size must be >= 1 and <= data.epoch_samples.")
-        if not 0.0 <= d.object_crop_p <= 1.0:
-            raise ValueError(f"data.object_crop_p must be in [0, 1], got {d.object_crop_p}.")
-        if self.optimizer.name not in ("adamw", "radam"):
-            raise ValueError(
-                f"optimizer.name must be 'adamw' or 'radam', got {self.optimizer.name!r}."
-            )
-        if t.max_epochs < 1:
-            raise ValueError("trainer.max_epochs must be >= 1.")
+        check_field_types(self.data, f"{what}.data")
+        check_field_types(self.optimizer, f"{what}.optimizer")
+        check_field_types(self.trainer, f"{what}.trainer")
+        check_field_types(self.validation, f"{what}.validation")
+        if not isinstance(self.work_dir, str) or not self.work_dir:
+            raise ValueError(f"{what}.work_dir must be a folder path, got {self.work_dir!r}.")
+        _check_data(self.data, f"{what}.data")
+        _check_optimizer(self.optimizer, f"{what}.optimizer")
+        _check_trainer(self.trainer, f"{what}.trainer")
+        _check_validation(self.validation, f"{what}.validation")
+        _check_components(self, what)
 
     def fold_work_dir(self, name: str) -> Path:
         """Folder of the resumable checkpoints of one training run (e.g. ``cpu_small/fold_0``)."""

@@ -1,17 +1,22 @@
 """Training one fold with PyTorch Lightning, resumable after an interruption.
 
-A run keeps its checkpoints in a work folder of its own (``<work_dir>/<run name>``): the
-best by validation aggregate, the last at each epoch end and a rolling one every
-``checkpoint_every_n_steps`` steps. When a run is started and that folder holds a
-checkpoint, training continues from the newest one (model, optimiser, schedule, epoch,
-early-stopping state and history) instead of starting again. A run that finishes
-removes its work folder, so the next run of the same fold starts from scratch.
+A run keeps its checkpoints in a work folder of its own (``<work_dir>/<run name>``, see
+:mod:`~xview3_pipeline.core.training.checkpoints`): the best by validation aggregate,
+the last at each epoch end and a rolling one every ``checkpoint_every_n_steps`` steps.
+When a run is started and that folder holds a checkpoint, training continues from the
+newest readable one (model, optimiser, schedule, epoch, early-stopping state and
+history) instead of starting again; an unreadable newest checkpoint is skipped with a
+warning. A run that ends marks its folder finished and keeps it: the caller clears it
+with :func:`clear_run` once the model is saved, so a kill or a failed save in between
+loses nothing (the next run returns the finished result without training).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +33,16 @@ from lightning.pytorch.callbacks import (
 from torch import nn
 
 from xview3_pipeline.core.training.callbacks import EpochHistory
+from xview3_pipeline.core.training.checkpoints import (
+    AtomicCheckpointIO,
+    FinishedRun,
+    best_weights,
+    clear_work_dir,
+    read_finished,
+    remove_partial_writes,
+    resumable_checkpoint,
+    write_finished,
+)
 from xview3_pipeline.core.training.config import TrainingConfig
 from xview3_pipeline.core.training.system import CircleNetSystem
 
@@ -61,6 +76,12 @@ class FitResult:
     seconds: float
 
 
+def config_fingerprint(config: TrainingConfig) -> str:
+    """A short hash of every training parameter (a finished run is reused only if equal)."""
+    text = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def resolve_precision(precision: str) -> str:
     """``auto``: bf16 mixed precision on GPUs with bf16, fp16 mixed on other GPUs, fp32 on CPU."""
     if precision != "auto":
@@ -70,20 +91,71 @@ def resolve_precision(precision: str) -> str:
     return "32-true"
 
 
-def newest_checkpoint(folder: Path) -> Path | None:
-    """The most recently written ``.ckpt`` in a folder (``last`` or the rolling step one)."""
-    candidates = (
-        [p for p in folder.glob("*.ckpt") if p.name != "best.ckpt"] if folder.is_dir() else []
+def _callbacks(
+    config: TrainingConfig, work: Path, has_val: bool, extra: Sequence[pl.Callback]
+) -> tuple[EpochHistory, ModelCheckpoint, list[pl.Callback]]:
+    """The history, the best/last checkpoint and every callback of a run.
+
+    Checkpoints are written at the end of the training epoch, after :class:`EpochHistory`
+    has added the epoch's row (Lightning runs checkpoint callbacks last), so the row of
+    every finished epoch is in ``last.ckpt``.
+    """
+    t = config.trainer
+    history = EpochHistory()
+    best = ModelCheckpoint(
+        dirpath=work, filename="best", monitor=MONITOR if has_val else None, mode="max",
+        save_top_k=1, save_last=True, enable_version_counter=False,
+        save_on_train_epoch_end=True,
+    )  # fmt: skip
+    rolling = ModelCheckpoint(
+        dirpath=work, filename="step", every_n_train_steps=t.checkpoint_every_n_steps,
+        save_top_k=1, enable_version_counter=False,
+    )  # fmt: skip
+    callbacks: list[pl.Callback] = [history, best, rolling, *extra]
+    if has_val:
+        callbacks.append(
+            EarlyStopping(MONITOR, mode="max", patience=t.patience, min_delta=t.min_delta)
+        )
+    if t.progress_bar:
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps)))
+    return history, best, callbacks
+
+
+def _trainer(
+    config: TrainingConfig, work: Path, callbacks: list[pl.Callback], has_val: bool
+) -> pl.Trainer:
+    t = config.trainer
+    return pl.Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        sync_batchnorm=t.sync_batchnorm and t.strategy.startswith("ddp"),
+        precision=resolve_precision(t.precision),  # type: ignore[arg-type]
+        max_epochs=t.max_epochs,
+        gradient_clip_val=t.gradient_clip_val,
+        log_every_n_steps=t.log_every_n_steps,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        logger=False,
+        enable_progress_bar=t.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if has_val else 0,
+        use_distributed_sampler=False,
+        default_root_dir=str(work),
     )
-    return max(candidates, key=lambda p: p.stat().st_mtime_ns) if candidates else None
 
 
-def _best_state(path: str | Path) -> dict[str, torch.Tensor]:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    prefix = "model."
-    return {
-        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
-    }
+def _result(
+    model: nn.Module, work: Path, run: FinishedRun, resumed_from: str | None, seconds: float
+) -> FitResult:
+    """The result of a finished run: ``model`` with the recorded weights, in eval mode."""
+    model = model.to("cpu")
+    model.load_state_dict(best_weights(work / run.weights, work))
+    model.eval()
+    return FitResult(
+        model, pd.DataFrame(run.history), run.best_score, run.best_epoch, resumed_from, seconds
+    )
 
 
 def fit(
@@ -96,6 +168,9 @@ def fit(
     callbacks: Sequence[pl.Callback] = (),
 ) -> FitResult:
     """Train a system, resuming from its work folder if a previous run was interrupted.
+
+    The work folder is kept (marked finished); clear it with :func:`clear_run` once the
+    returned model has been saved.
 
     Args:
         system: The Lightning system (model, loss, coder, validation truth).
@@ -111,47 +186,21 @@ def fit(
 
     Raises:
         TrainingInterruptedError: If the run was interrupted; its checkpoints are kept.
+        ModelFileError: If the finished run's weights checkpoint is unreadable.
     """
-    t = config.trainer
     work = config.fold_work_dir(run_name)
+    fingerprint = config_fingerprint(config)
+    finished = read_finished(work, fingerprint)
+    if finished is not None:
+        logger.info("%s finished before (%s); returning its result.", run_name, work)
+        return _result(system.model, work, finished, str(work / finished.weights), 0.0)
     work.mkdir(parents=True, exist_ok=True)
-    pl.seed_everything(t.seed, workers=True, verbose=False)
-    history = EpochHistory()
+    remove_partial_writes(work)
+    pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
     has_val = val_loader is not None and system.val_truth is not None
-    best = ModelCheckpoint(
-        dirpath=work, filename="best", monitor=MONITOR if has_val else None, mode="max",
-        save_top_k=1, save_last=True, enable_version_counter=False,
-    )  # fmt: skip
-    rolling = ModelCheckpoint(
-        dirpath=work, filename="step", every_n_train_steps=t.checkpoint_every_n_steps,
-        save_top_k=1, enable_version_counter=False,
-    )  # fmt: skip
-    all_callbacks: list[pl.Callback] = [history, best, rolling, *callbacks]
-    if has_val:
-        all_callbacks.append(
-            EarlyStopping(MONITOR, mode="max", patience=t.patience, min_delta=t.min_delta)
-        )
-    if t.progress_bar:
-        all_callbacks.append(TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps)))
-    trainer = pl.Trainer(
-        accelerator=t.accelerator,
-        devices=t.devices,
-        strategy=t.strategy,
-        sync_batchnorm=t.sync_batchnorm and t.strategy.startswith("ddp"),
-        precision=resolve_precision(t.precision),  # type: ignore[arg-type]
-        max_epochs=t.max_epochs,
-        gradient_clip_val=t.gradient_clip_val,
-        log_every_n_steps=t.log_every_n_steps,
-        callbacks=all_callbacks,
-        logger=False,
-        enable_progress_bar=t.progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=1.0 if has_val else 0,
-        use_distributed_sampler=False,
-        default_root_dir=str(work),
-    )
-    resume = newest_checkpoint(work)
+    history, best, all_callbacks = _callbacks(config, work, has_val, callbacks)
+    trainer = _trainer(config, work, all_callbacks, has_val)
+    resume = resumable_checkpoint(work)
     if resume is not None:
         logger.info("Resuming %s from %s", run_name, resume)
     t0 = time.perf_counter()
@@ -168,24 +217,35 @@ def fit(
             f"Training of {run_name} was interrupted; its checkpoints are kept in {work} and the "
             "next run of the same fold resumes from the newest one."
         )
-    model = system.model.to("cpu")
-    if has_val and best.best_model_path:
-        model.load_state_dict(_best_state(best.best_model_path))
-        best_score = (
-            float(best.best_model_score) if best.best_model_score is not None else float("nan")
-        )
-    else:
-        best_score = float("nan")
-    model.eval()
     frame = history.frame()
+    if has_val and best.best_model_path:
+        weights = Path(best.best_model_path).name
+        score = best.best_model_score
+        best_score = float(score) if score is not None else float("nan")
+    else:
+        weights, best_score = Path(best.last_model_path).name, float("nan")
     best_epoch = (
         int(frame.loc[frame[MONITOR].idxmax(), "epoch"])
         if MONITOR in frame and frame[MONITOR].notna().any()
         else int(trainer.current_epoch)
     )
+    run = FinishedRun(weights, best_score, best_epoch, history.rows, fingerprint)
     if trainer.is_global_zero:
-        shutil.rmtree(work, ignore_errors=True)
+        write_finished(work, run)
     logger.info(
         "%s: best %s %.4f at epoch %d (%.0f s)", run_name, MONITOR, best_score, best_epoch, seconds
     )
-    return FitResult(model, frame, best_score, best_epoch, str(resume) if resume else None, seconds)
+    return _result(system.model, work, run, str(resume) if resume else None, seconds)
+
+
+def clear_run(config: TrainingConfig, run_name: str) -> bool:
+    """Remove the work folder of a run whose model has been saved.
+
+    Args:
+        config: Training configuration (its ``work_dir``).
+        run_name: As given to :func:`fit`.
+
+    Returns:
+        Whether a folder was removed.
+    """
+    return clear_work_dir(config.fold_work_dir(run_name))

@@ -17,6 +17,7 @@ from typing import Any
 import lightning.pytorch as pl
 import pandas as pd
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 
 from xview3_pipeline.core.constants import COMPONENTS as METRIC_NAMES
@@ -31,18 +32,13 @@ logger = logging.getLogger(__name__)
 
 def batch_targets(batch: Mapping[str, torch.Tensor]) -> EncodedTargets:
     """The target maps of a collated batch as an ``EncodedTargets`` of ``(B, C, h, w)`` tensors."""
-    return EncodedTargets(
-        objectness=batch["objectness"],
-        vessel=batch["vessel"],
-        fishing=batch["fishing"],
-        length=batch["length"],
-        offset=batch["offset"],
-    )
+    return EncodedTargets._make(batch[name] for name in EncodedTargets._fields)
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """No weight decay on biases and normalisation weights (the seed's AdamW setting)."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -199,7 +195,7 @@ class CircleNetSystem(pl.LightningModule):
         self._val_frames = []
 
     # ----------------------------------------------------------------- optimiser
-    def configure_optimizers(self) -> dict[str, Any]:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         """AdamW or RAdam (decoupled decay) with a per-epoch cosine schedule."""
         o = self.optim
         world = self.trainer.world_size if self._trainer is not None else 1

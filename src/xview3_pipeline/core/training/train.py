@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import lightning.pytorch as pl
 import pandas as pd
@@ -139,7 +140,10 @@ def build_loaders(
         normalization=d.normalization,
         tile_size=d.val_tile_size,
     )
-    common = {"num_workers": d.num_workers, "pin_memory": torch.cuda.is_available()}
+    common: dict[str, Any] = {
+        "num_workers": d.num_workers,
+        "pin_memory": torch.cuda.is_available(),
+    }
     train_loader = DataLoader(
         train_set,
         batch_size=d.batch_size,
@@ -220,10 +224,15 @@ def run_fold(
         fold: Fold to train (its scenes validate, the other folds train).
 
     Returns:
-        See :func:`train_fold`.
+        See :func:`train_fold`. The run's work folder (:func:`fold_run_name`) is kept
+        until :func:`~xview3_pipeline.core.training.fit.clear_run`.
     """
     val_ids = fold_assignments.loc[fold_assignments["fold"] == fold, "scene_id"].astype(str)
     shorelines = load_shorelines(shore_root, val_ids)
     data = select_fold(scene_index, fold_assignments, labels, fold, shorelines)
-    preset = str(config.model.get("preset", "custom"))
-    return train_fold(config, data, f"{preset}/fold_{fold}")
+    return train_fold(config, data, fold_run_name(config, fold))
+
+
+def fold_run_name(config: TrainingConfig, fold: int) -> str:
+    """Name of a fold's training run and work folder, ``<preset>/fold_<k>``."""
+    return f"{config.model.get('preset', 'custom')}/fold_{int(fold)}"

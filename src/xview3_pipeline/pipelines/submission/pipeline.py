@@ -1,32 +1,14 @@
-"""Pipeline ``submission``."""
+"""Pipeline ``submission``: the submission and report steps of the CNN's evaluation.
 
-from kedro.pipeline import Node, Pipeline
+Kept as a name for ``kedro run --pipelines submission``: the ``submit`` nodes of
+:mod:`xview3_pipeline.pipelines.evaluation` in the ``cnn`` namespace.
+"""
 
-from .nodes import make_submission, report_scores
+from kedro.pipeline import Pipeline
+
+from xview3_pipeline.pipelines.evaluation.pipeline import SUBMIT, evaluation_steps
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """Thresholds on test candidates, deliverables, and the score report."""
-    return Pipeline(
-        [
-            Node(
-                func=make_submission,
-                inputs=["test_candidates", "best_thresholds"],
-                outputs=["submission", "detections_geo", "detections_geojson", "test_detections"],
-                name="make_submission_node",
-            ),
-            Node(
-                func=report_scores,
-                inputs={
-                    "detections": "test_detections",
-                    "candidates": "test_candidates",
-                    "truth": "synthetic_test_truth",
-                    "thresholds": "best_thresholds",
-                    "raw_root": "params:raw_root",
-                    "name": "params:submission.detector_name",
-                },
-                outputs=["test_score_report", "test_score_per_scene", "test_pr_curve"],
-                name="report_test_scores_node",
-            ),
-        ]
-    )
+    """Thresholds on the CNN's test candidates, deliverables, and the score report."""
+    return evaluation_steps("cnn", SUBMIT)

@@ -2,13 +2,19 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from xview3_pipeline.pipelines.structure import ensemble_presets, fold_namespaces
+from xview3_pipeline.pipelines.structure import ensemble_presets, fold_pipelines
 
-from .nodes import train_fold
+from .nodes import clear_training_work, train_fold
 
 
 def fold_template() -> Pipeline:
-    """Training of one fold; its outputs become ``<namespace>.model`` etc."""
+    """Training of one fold; its outputs become ``<namespace>.model`` etc.
+
+    Its fold number is the dataset ``fold``, which :func:`~xview3_pipeline.pipelines.
+    structure.fold_pipelines` gives each namespace. The second node clears the run's
+    resumable checkpoints; its inputs are the saved model and history, so it runs only
+    once Kedro has saved (and reloaded) both.
+    """
     return Pipeline(
         [
             Node(
@@ -19,51 +25,46 @@ def fold_template() -> Pipeline:
                     "labels": "labels",
                     "raw_root": "params:raw_root",
                     "parameters": "params:training",
-                    "fold": "params:fold",
+                    "fold": "fold",
                 },
                 outputs=["model", "training_history", "training_curves"],
                 name="train_fold_node",
-            )
+            ),
+            Node(
+                func=clear_training_work,
+                inputs={
+                    "model": "model",
+                    "history": "training_history",
+                    "parameters": "params:training",
+                    "fold": "fold",
+                },
+                outputs=None,
+                name="clear_training_work_node",
+            ),
         ]
     )
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """One namespaced copy of the template per fold, sharing inputs and parameters."""
-    return sum(
-        (
-            Pipeline(
-                fold_template(),
-                namespace=namespace,
-                inputs={"scene_index", "fold_assignments", "labels"},
-                parameters={"params:raw_root", "params:training"},
-            )
-            for namespace in fold_namespaces()
-        ),
-        Pipeline([]),
-    )
+    """One namespaced copy of the template per fold (``fold_k``), sharing inputs and parameters."""
+    return fold_pipelines(fold_template())
 
 
 def create_ensemble_pipeline() -> Pipeline:
     """One namespaced copy of the template per architecture and fold (``<preset>.fold_k``).
 
-    Registered as ``training_ensemble``; its parameters (``ensemble.<preset>``) are in
-    ``conf/xview3_full``: ``kedro run --env xview3_full --pipelines training_ensemble``.
+    Registered as ``training_ensemble``; the architectures are the keys of the
+    ``ensemble`` block (``ensemble.<preset>``, complete training blocks, in
+    ``conf/xview3_full``): ``kedro run --env xview3_full --pipelines training_ensemble``.
     """
     return sum(
         (
-            Pipeline(
+            fold_pipelines(
                 fold_template(),
-                namespace=f"{preset}.{namespace}",
-                inputs={"scene_index", "fold_assignments", "labels"},
-                parameters={
-                    "params:raw_root": "params:raw_root",
-                    "params:training": f"params:ensemble.{preset}",
-                    "params:fold": f"params:{namespace}.fold",
-                },
+                prefix=f"{preset}.",
+                parameters={"params:training": f"params:ensemble.{preset}"},
             )
             for preset in ensemble_presets()
-            for namespace in fold_namespaces()
         ),
         Pipeline([]),
     )

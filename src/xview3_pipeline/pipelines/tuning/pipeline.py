@@ -1,32 +1,19 @@
-"""Pipeline ``tuning``."""
+"""Pipeline ``tuning``: the tuning step of the CNN's evaluation.
 
-from kedro.pipeline import Node, Pipeline
+Kept as a name for ``kedro run --pipelines tuning``: the ``tune`` node of
+:mod:`xview3_pipeline.pipelines.evaluation` in the ``cnn`` namespace.
+"""
 
-from .nodes import tune
+from kedro.pipeline import Pipeline
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """Tune thresholds on the private holdout."""
-    return Pipeline(
-        [
-            Node(
-                func=tune,
-                inputs=[
-                    "holdout_candidates",
-                    "labels",
-                    "params:raw_root",
-                    "params:tuning",
-                    "params:tuning_storage",
-                ],
-                outputs=[
-                    "best_thresholds",
-                    "tuning_trials",
-                    "tuning_comparison",
-                    "tuning_history_plot",
-                    "tuning_slices_plot",
-                    "tuning_grid_plot",
-                ],
-                name="tune_thresholds_node",
-            )
-        ]
+    """Tune the CNN's thresholds on the private holdout (``cnn.best_thresholds``)."""
+    # Imported here: the evaluation nodes import this package's nodes (``tune``), and
+    # importing the package runs this module first.
+    from xview3_pipeline.pipelines.evaluation.pipeline import (  # noqa: PLC0415
+        TUNE,
+        evaluation_steps,
     )
+
+    return evaluation_steps("cnn", TUNE)

@@ -25,7 +25,11 @@ width, dynamic batch) and ``torch.export.save``; the ``.pt2`` archive holds the 
 and raw weight bytes, so :func:`load_exported` needs only torch, no model code.
 ``torch.export.load`` falls back to ``pickle`` for tensor subclasses, custom objects and
 example inputs it cannot load with ``weights_only=True``; :func:`load_exported` inspects the
-archive first and refuses any such entry, so loading never unpickles arbitrary objects.
+archive first and refuses any such entry, so loading never unpickles arbitrary objects. It
+also checks every member's CRC (``torch.export.load`` does not: overwritten weight bytes
+would load and yield NaN maps) and refuses non-finite weights, naming the tensor. The
+export writes to a temporary file beside the destination and renames it, so a failed
+export leaves no partial file and no folder it created.
 ``torch.jit.trace`` (the winner's choice) is deprecated in torch 2.14 and is not used.
 """
 
@@ -41,6 +45,14 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from xview3_pipeline.core.errors import ModelFileError
+from xview3_pipeline.core.serialization import (
+    atomic_write_path,
+    check_archive_integrity,
+    check_finite_tensors,
+    first_non_finite,
+)
 
 __all__ = [
     "CircleNetEnsemble",
@@ -172,19 +184,28 @@ def export_ensemble(
         example_shape: ``(B, 2, H, W)`` of an example input; ``H`` and ``W`` are fixed in
             the artefact (the tile size), ``B`` is only an example when ``dynamic_batch``
             (a batch of 1 is traced as 2: torch.export specialises size-1 dimensions).
-        path: Output file (``.pt2`` by convention); parent folders are created.
+        path: Output file (``.pt2`` by convention); parent folders are created (and
+            removed again if the export fails).
         dynamic_batch: Export the batch size as a symbolic dimension ``1..max_batch``.
         max_batch: Upper bound of the dynamic batch size.
 
     Returns:
         The path written.
+
+    Raises:
+        ValueError: If ``example_shape`` is not 4-D or a weight is not finite (named).
     """
     shape = tuple(int(v) for v in example_shape)
     if len(shape) != 4:
         raise ValueError(f"export_ensemble: example_shape must be (B, C, H, W), got {shape}.")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ensemble = ensemble.eval().cpu()
+    bad = first_non_finite(ensemble.state_dict())
+    if bad is not None:
+        raise ValueError(
+            f"Refusing to export to {path}: tensor {bad!r} of the ensemble holds NaN or "
+            "infinite values."
+        )
     dynamic_shapes: Any = None
     if dynamic_batch:
         # torch.export specialises size-1 dimensions: trace with a batch of at least 2.
@@ -203,7 +224,8 @@ def export_ensemble(
         "flip_offset_correction": getattr(ensemble, "flip_offset_correction", None),
         "n_models": len(getattr(ensemble, "models", [])) or None,
     }
-    torch.export.save(program, path, extra_files={META_FILE: json.dumps(meta)})
+    with atomic_write_path(path) as tmp:
+        torch.export.save(program, tmp, extra_files={META_FILE: json.dumps(meta)})
     logger.info(
         "Exported %s to %s (input %s, dynamic batch %s)",
         type(ensemble).__name__,
@@ -214,19 +236,28 @@ def export_ensemble(
     return path
 
 
+def _config_entries(archive: zipfile.ZipFile, name: str, path: Path) -> dict[str, Any]:
+    """``config`` of a weights/constants config member, ``{fqn: {path_name, use_pickle}}``."""
+    try:
+        entries = json.loads(archive.read(name)).get("config", {})
+        if isinstance(entries, dict) and all(isinstance(m, dict) for m in entries.values()):
+            return entries
+    except (ValueError, AttributeError):
+        pass
+    raise ModelFileError(f"{path} is not a valid torch.export archive: {name} is unreadable.")
+
+
 def _check_archive(path: Path) -> None:
     """Refuse a ``.pt2`` archive that ``torch.export.load`` would partly unpickle.
 
     Raises:
-        ValueError: On a pickled weight / constant, a custom or opaque object constant, a
-            legacy single-file weight store, an AOTInductor package, or example inputs
-            that do not load with ``weights_only=True``.
+        ModelFileError: On a truncated or corrupt archive (a member's CRC), a pickled
+            weight / constant, a custom or opaque object constant, a legacy single-file
+            weight store, an AOTInductor package, or example inputs that do not load with
+            ``weights_only=True``.
     """
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"{path} is not a torch.export archive: {exc}") from exc
-    with archive:
+    check_archive_integrity(path)
+    with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         problems: list[str] = []
         configs = [
@@ -235,8 +266,7 @@ def _check_archive(path: Path) -> None:
         if not configs:
             problems.append("no weights/constants config (legacy or foreign format)")
         for name in configs:
-            entries = json.loads(archive.read(name)).get("config", {})
-            for fqn, meta in entries.items():
+            for fqn, meta in _config_entries(archive, name, path).items():
                 path_name = str(meta.get("path_name", ""))
                 if meta.get("use_pickle", False):
                     problems.append(f"pickled entry {fqn!r}")
@@ -256,7 +286,7 @@ def _check_archive(path: Path) -> None:
                 except Exception as exc:
                     problems.append(f"example inputs need unpickling ({type(exc).__name__})")
     if problems:
-        raise ValueError(
+        raise ModelFileError(
             f"Refusing to load {path}: it holds entries torch.export.load would unpickle: "
             f"{problems[:5]}."
         )
@@ -276,7 +306,8 @@ def load_exported(path: str | Path, device: str | torch.device | None = None) ->
         for archives from elsewhere). It is already in eval mode and cannot be switched.
 
     Raises:
-        ValueError: If the archive holds anything that would be unpickled.
+        ModelFileError: If the archive is truncated or corrupt, holds anything that would
+            be unpickled, cannot be loaded as a program, or has a non-finite weight.
         FileNotFoundError: If ``path`` does not exist.
     """
     path = Path(path)
@@ -284,7 +315,14 @@ def load_exported(path: str | Path, device: str | torch.device | None = None) ->
         raise FileNotFoundError(f"No exported model at {path}.")
     _check_archive(path)
     extra: dict[str, Any] = {META_FILE: ""}
-    program = torch.export.load(path, extra_files=extra)
+    try:
+        program = torch.export.load(path, extra_files=extra)
+    except Exception as exc:  # any failure of the loader means a bad archive
+        raise ModelFileError(
+            f"{path} cannot be loaded as an exported ensemble ({type(exc).__name__}: {exc}); "
+            "export the ensemble again."
+        ) from exc
+    check_finite_tensors({**program.state_dict, **program.constants}, name=str(path))
     if device is not None and torch.device(device).type != "cpu":
         from torch.export.passes import move_to_device_pass  # noqa: PLC0415 (optional path)
 
@@ -294,6 +332,5 @@ def load_exported(path: str | Path, device: str | torch.device | None = None) ->
         meta = json.loads(extra[META_FILE]) if extra[META_FILE] else {}
     except json.JSONDecodeError:
         meta = {}
-    module.xview3_meta = meta
-    module.xview3_exported = True
+    vars(module).update(xview3_meta=meta, xview3_exported=True)
     return module

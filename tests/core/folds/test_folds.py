@@ -182,10 +182,12 @@ def test_seed_changes_assignment_of_tied_scenes():
     assert not first["fold"].equals(other["fold"])
 
 
-def test_near_shore_only_reproduces_winner_sgkf():
+@pytest.mark.parametrize("stratify_by", [("near_shore",), "winner"])
+def test_near_shore_only_reproduces_winner_sgkf(stratify_by: tuple[str, ...] | str):
     scenes = _scenes(n_val=30, n_train=0)
     labels = _labels(scenes)
-    cfg = FoldConfig(stratify_by=("near_shore",), holdout_enabled=False)
+    cfg = FoldConfig(stratify_by=stratify_by, holdout_enabled=False)
+    assert cfg.stratify_by == ("near_shore",)
     folds = assign_folds(labels, scenes, cfg).set_index("scene_id")["fold"]
     # the winner: SGKF over validation.csv rows, y = near shore, groups = scene id
     val = labels[labels["split"] == "validation"]

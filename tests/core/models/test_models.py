@@ -1,4 +1,4 @@
-"""Tests of the CircleNet models: presets, shapes, head priors, stem weights, tracing."""
+"""Tests of the CircleNet models: shapes, head priors, stem weights, tracing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import torch
 from xview3_pipeline.core.models import (
     PRESETS,
     CircleNet,
-    ModelConfig,
     TimmEncoder,
     UNetDecoder,
     build_model,
@@ -169,27 +168,6 @@ def test_wrong_weights_file_is_a_clear_error(tmp_path: Path) -> None:
     torch.save(timm.create_model("resnet34").state_dict(), path)  # a superset of resnet18
     with pytest.raises(RuntimeError, match="not part of"):
         TimmEncoder("resnet18", weights=path)
-
-
-def test_config_round_trip_and_validation() -> None:
-    for cfg in PRESETS.values():
-        as_dict = cfg.to_dict()
-        assert isinstance(as_dict["decoder_channels"], list)
-        assert ModelConfig.from_dict(as_dict) == cfg
-    with pytest.raises(ValueError, match="Unknown ModelConfig key"):
-        ModelConfig.from_dict({"encoderz": "resnet18"})
-    with pytest.raises(ValueError, match="num_groups"):
-        ModelConfig(size_dim=24, num_groups=16)
-    with pytest.raises(ValueError, match="upsample"):
-        ModelConfig(upsample="bilinear")
-    assert build_model({"preset": "cpu_small", "head_dropout": 0.0}).config.head_dropout == 0.0
-
-
-def test_unknown_preset_lists_presets() -> None:
-    with pytest.raises(KeyError) as excinfo:
-        build_model("b7_unet_s2")
-    for name in PRESETS:
-        assert name in str(excinfo.value)
 
 
 def test_bad_input_shape_says_how_to_pad(cpu_model: CircleNet) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 from pathlib import Path
 
 import albumentations as A
@@ -15,6 +16,7 @@ from affine import Affine
 from rasterio.io import DatasetReader
 from torch.utils.data import DataLoader
 
+from xview3_pipeline.core.config import RenamedOptionWarning
 from xview3_pipeline.core.constants import NODATA
 from xview3_pipeline.core.data import (
     TARGET_KEYS,
@@ -41,6 +43,7 @@ from xview3_pipeline.core.data import (
     sigmoid_normalize,
 )
 from xview3_pipeline.core.encoding import CircleNetCoder, CoderConfig
+from xview3_pipeline.core.training.config import DataConfig
 from xview3_pipeline.core.types import ObjectLabels
 
 # --- tiny data --------------------------------------------------------------------------
@@ -314,13 +317,13 @@ def test_balanced_weighting_raises_rare_class_share():
     )
     rare = fishing.astype(bool)
     shares = {}
-    for mode in ("uniform", "seed_code", "balanced"):
+    for mode in ("uniform", "winner", "balanced"):
         p = object_weights(scene.objects, 128, mode)
         assert p.sum() == pytest.approx(1.0)
         shares[mode] = p[rare].sum()
     assert shares["uniform"] == pytest.approx(4 / 49)
     # (1 + shore / sum + crowd / sum) / 2: nearly uniform; the rare class holds half the shore mass.
-    assert shares["seed_code"] == pytest.approx((4 + 0.5 + 4 / 49) / (49 + 2))
+    assert shares["winner"] == pytest.approx((4 + 0.5 + 4 / 49) / (49 + 2))
     assert shares["balanced"] == pytest.approx(0.5)  # half the mass of fishing and of shore
     assert (
         object_weights(scene.objects, 128, "balanced", "product")[rare].sum() > shares["balanced"]
@@ -417,7 +420,7 @@ def test_keypoints_follow_the_bright_pixel(transform, seed):
 
 
 def test_seed_augmentations_fill_nan_and_drop_keypoints_with_labels():
-    aug = build_augmentations("seed", affine_p=1.0, rotate_limit=15, shift_limit=0.2)
+    aug = build_augmentations("winner", affine_p=1.0, rotate_limit=15, shift_limit=0.2)
     image = np.full((2, 64, 64), 0.5, np.float32)
     centers = np.array([[1.0, 1.0], [32.0, 32.0], [62.0, 1.0], [1.0, 62.0]], np.float32)
     lengths = np.array([10.0, np.nan, 30.0, 40.0], np.float32)
@@ -471,10 +474,43 @@ def test_build_augmentations_presets_and_errors():
     with pytest.raises(KeyError, match="available"):
         build_augmentations("heavy")
     with pytest.raises(ValueError, match="rotate_limt"):
-        build_augmentations("seed", rotate_limt=5)
-    aug = build_augmentations("seed")
+        build_augmentations("winner", rotate_limt=5)
+    aug = build_augmentations("winner")
     image = np.random.default_rng(0).normal(-20, 3, (2, 32, 32)).astype(np.float32)
     np.testing.assert_array_equal(aug.apply_raw(image, 5), aug.apply_raw(image, 5))
+
+
+def test_renamed_augmentation_preset_warns_and_builds_the_winner():
+    with pytest.warns(RenamedOptionWarning, match="'seed' is deprecated.*use 'winner'"):
+        old = build_augmentations("seed")
+    assert old.name == "winner"
+    image = np.random.default_rng(1).normal(-20, 3, (2, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(
+        old.apply_raw(image, 3), build_augmentations("winner").apply_raw(image, 3)
+    )
+
+
+def test_renamed_object_weighting_warns_and_weights_as_the_winner():
+    shore = (np.arange(9) % 3 == 0).astype(float)
+    scene = _grid_scene(n_side=3, size=600, vessel=np.ones(9), fishing=np.zeros(9), shore=shore)
+    with pytest.warns(RenamedOptionWarning, match="object_weighting: 'seed_code'"):
+        old = object_weights(scene.objects, 128, "seed_code")
+    np.testing.assert_array_equal(old, object_weights(scene.objects, 128, "winner"))
+    with pytest.warns(RenamedOptionWarning):
+        assert SamplerConfig(object_weighting="seed_code").object_weighting == "winner"
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new"),
+    [("augmentations", "seed", "winner"), ("object_weighting", "seed_code", "winner")],
+)
+def test_training_data_config_accepts_old_spellings(name: str, old: str, new: str):
+    with pytest.warns(RenamedOptionWarning, match=f"training.data.{name}: {old!r}"):
+        config = DataConfig(**{name: old})
+    assert getattr(config, name) == new
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert getattr(DataConfig(**{name: new}), name) == new
 
 
 # --- datasets ---------------------------------------------------------------------------
@@ -538,12 +574,12 @@ def test_crop_dataset_image_is_normalised_crop(tiny):
 
 
 def test_crop_dataset_with_seed_augmentations_is_finite_and_deterministic(tiny):
-    ds = _dataset(tiny, augmentations=build_augmentations("seed", affine_p=1.0))
+    ds = _dataset(tiny, augmentations=build_augmentations("winner", affine_p=1.0))
     for i in range(8):
         sample = ds[i]
         assert torch.isfinite(sample["image"]).all()
         assert int((sample["objectness"] == 1.0).sum()) <= len(tiny["labels"])
-    other = _dataset(tiny, augmentations=build_augmentations("seed", affine_p=1.0))
+    other = _dataset(tiny, augmentations=build_augmentations("winner", affine_p=1.0))
     assert torch.equal(ds[5]["image"], other[5]["image"])
 
 
@@ -575,7 +611,7 @@ def test_tile_dataset_covers_scenes_with_padded_partial_tiles(tiny):
 
 
 def test_dataset_pickles_and_loads_with_workers(tiny):
-    ds = _dataset(tiny, augmentations="seed", length=8)
+    ds = _dataset(tiny, augmentations="winner", length=8)
     ds[0]  # opens files in this process
     clone = pickle.loads(pickle.dumps(ds))
     assert torch.equal(clone[2]["image"], ds[2]["image"])

@@ -1,8 +1,8 @@
-"""Training engine: a tiny fold end to end, resume after interruption, checkpoints, presets."""
+"""Training engine: a tiny fold end to end, resume after interruption, the finished run."""
 
 from __future__ import annotations
 
-import pickle
+import logging
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from kedro.io import DatasetError
 
 from xview3_pipeline.core.encoding import CircleNetCoder, CoderConfig
 from xview3_pipeline.core.folds import FoldConfig, assign_folds
@@ -21,12 +20,13 @@ from xview3_pipeline.core.losses import CircleNetLoss
 from xview3_pipeline.core.metric.shoreline import load_shorelines
 from xview3_pipeline.core.models import build_model
 from xview3_pipeline.core.synthetic import SyntheticConfig, generate_dataset
+from xview3_pipeline.core.training.checkpoints import FINISHED_FILE
 from xview3_pipeline.core.training.config import TrainingConfig
+from xview3_pipeline.core.training.fit import clear_run
 from xview3_pipeline.core.training.system import batch_targets
 from xview3_pipeline.core.training.train import build_loaders, select_fold, train_fold
-from xview3_pipeline.datasets import CircleNetCheckpointDataset
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +86,38 @@ def test_train_fold_end_to_end(tiny_tables: dict[str, object], tmp_path: Path) -
     for column in ("train/total", "val/aggregate", "val/loc_fscore", "val/loss_total", "lr"):
         assert column in history and history[column].notna().all()
     assert history["lr"].iloc[0] == pytest.approx(config.optimizer.lr)
+    assert list(history["attempt"]) == [1.0, 1.0]
     assert 0.0 <= result.best_score <= 1.0
-    assert not (tmp_path / "work" / "cpu_small" / "fold_0").exists()
     assert result.model.checkpoint_metadata["best_epoch"] in (0, 1)
     with torch.no_grad():
         out = result.model(torch.zeros(1, 2, 64, 64))
     assert out.objectness.shape == (1, 1, 32, 32)
+    # The work folder stays, marked finished, until the caller has saved the model.
+    work = tmp_path / "work" / "cpu_small" / "fold_0"
+    assert (work / FINISHED_FILE).is_file() and (work / "best.ckpt").is_file()
+    assert clear_run(config, "cpu_small/fold_0") and not work.exists()
+
+
+def test_finished_run_is_returned_again_without_training(
+    tiny_tables: dict[str, object], tmp_path: Path
+) -> None:
+    config = tiny_config(tmp_path / "work", max_epochs=1)
+    data = fold_data(tiny_tables)
+    first = train_fold(config, data, "run")
+    # As if the process had died before the model was saved: the rerun must not train.
+    again = train_fold(config, data, "run", callbacks=[_FailAtStep(0)])
+    pd.testing.assert_frame_equal(again.history, first.history)
+    assert again.best_score == pytest.approx(first.best_score, nan_ok=True)
+    assert again.best_epoch == first.best_epoch
+    for a, b in zip(
+        first.model.state_dict().values(), again.model.state_dict().values(), strict=True
+    ):
+        torch.testing.assert_close(a, b)
+    # Changed parameters (one more epoch): the finished record is not reused, training
+    # continues from the last checkpoint.
+    longer = train_fold(tiny_config(tmp_path / "work", max_epochs=2), data, "run")
+    assert list(longer.history["epoch"]) == [0.0, 1.0]
+    assert list(longer.history["attempt"]) == [1.0, 2.0]
 
 
 class _FailAtStep(pl.Callback):
@@ -121,11 +147,50 @@ def test_resume_after_crash_continues_not_from_scratch(
     assert any(work.glob("*.ckpt"))
     result = train_fold(config, data, "run")
     assert result.resumed_from is not None
-    # The epoch finished before the crash is in the history, restored from the checkpoint.
+    # The epoch finished before the crash is in the history, restored from the checkpoint;
+    # the resumed run (attempt 2) trained the others.
     assert list(result.history["epoch"]) == [0.0, 1.0, 2.0]
+    assert list(result.history["attempt"]) == [1.0, 2.0, 2.0]
     # Epochs resumed in the middle still record their learning rate and duration.
     assert result.history[["lr", "epoch_time_s"]].notna().all().all()
-    assert not work.exists()
+    assert (work / FINISHED_FILE).is_file()
+
+
+def test_unreadable_newest_checkpoint_resumes_from_the_previous(
+    tiny_tables: dict[str, object], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tiny_config(tmp_path / "work", max_epochs=3)
+    data = fold_data(tiny_tables)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_fold(config, data, "run", callbacks=[_FailAtStep(3)])
+    work = tmp_path / "work" / "run"
+    newest = work / "step.ckpt"  # step 3, in epoch 1; last.ckpt is the end of epoch 0
+    newest.write_bytes(newest.read_bytes()[:5000])  # truncated, as by a full disk
+    with caplog.at_level(logging.WARNING, "xview3_pipeline.core.training.checkpoints"):
+        result = train_fold(config, data, "run")
+    assert Path(result.resumed_from).name in {"last.ckpt", "best.ckpt"}
+    assert any(str(newest) in r.getMessage() for r in caplog.records)
+    assert list(result.history["epoch"]) == [0.0, 1.0, 2.0]
+    assert list(result.history["attempt"]) == [1.0, 2.0, 2.0]
+
+
+def test_no_readable_checkpoint_starts_from_scratch(
+    tiny_tables: dict[str, object], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tiny_config(tmp_path / "work", max_epochs=1)
+    data = fold_data(tiny_tables)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_fold(config, data, "run", callbacks=[_FailAtStep(2)])
+    work = tmp_path / "work" / "run"
+    written = list(work.glob("*.ckpt"))
+    assert written
+    for path in written:
+        path.write_bytes(b"\0" * 100)
+    with caplog.at_level(logging.WARNING, "xview3_pipeline.core.training.checkpoints"):
+        result = train_fold(config, data, "run")
+    assert result.resumed_from is None
+    assert any("from scratch" in r.getMessage() for r in caplog.records)
+    assert list(result.history["attempt"]) == [1.0]
 
 
 def test_keyboard_interrupt_keeps_checkpoints(
@@ -156,26 +221,6 @@ def test_loss_falls_when_fitting_a_batch(tiny_tables: dict[str, object], tmp_pat
         optimizer.step()
         losses.append(float(terms["total"]))
     assert losses[-1] < 0.5 * losses[0]
-
-
-def test_checkpoint_dataset_round_trip_is_versioned_and_safe(tmp_path: Path) -> None:
-    model = build_model("cpu_small").eval()
-    model.checkpoint_metadata = {"fold": 1, "best_val_aggregate": 0.5}
-    dataset = CircleNetCheckpointDataset(filepath=str(tmp_path / "model.pt"))
-    dataset.save(model)
-    loaded = dataset.load()
-    assert loaded.config == model.config and loaded.checkpoint_metadata["fold"] == 1
-    x = torch.randn(1, 2, 64, 64)
-    with torch.no_grad():
-        assert torch.allclose(loaded(x).objectness, model(x).objectness)
-
-    class Evil:
-        def __reduce__(self) -> tuple:
-            return (print, ("pwned",))
-
-    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": 1, "x": Evil()}))
-    with pytest.raises(DatasetError, match="Weights only load failed"):
-        CircleNetCheckpointDataset(filepath=str(tmp_path / "evil.pt")).load()
 
 
 def test_full_recipe_config_builds_and_runs_one_step(

@@ -1,0 +1,290 @@
+"""Augmentation presets: the configuration, the two stages and :func:`build_augmentations`.
+
+See :mod:`xview3_pipeline.core.data.augmentations` for the stages and their transforms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+
+import albumentations as A
+import cv2
+import numpy as np
+
+from xview3_pipeline.core.config import check_keys, resolve_alias
+from xview3_pipeline.core.data.augmentations.transforms import (
+    FloatGaussianBlur,
+    FloatMedianBlur,
+    SpikeElasticTransform,
+    UnclippedGaussNoise,
+    UnclippedRandomBrightnessContrast,
+)
+
+__all__ = [
+    "AUGMENTATION_PRESETS",
+    "AUGMENTATION_PRESET_ALIASES",
+    "AugmentationConfig",
+    "AugmentedSample",
+    "SarAugmentation",
+    "build_augmentations",
+]
+
+#: Preset names of :func:`build_augmentations`; ``winner`` is the winning solution's.
+AugmentationPreset = Literal["none", "winner", "light"]
+AUGMENTATION_PRESETS: tuple[str, ...] = get_args(AugmentationPreset)
+#: Spellings of preset names accepted for one release (with a ``RenamedOptionWarning``).
+AUGMENTATION_PRESET_ALIASES = MappingProxyType({"seed": "winner"})
+
+#: Label field carrying the index of each keypoint's object.
+_INDEX_FIELD = "object_index"
+
+
+@dataclass(frozen=True)
+class AugmentationConfig:
+    """Probabilities and ranges of the augmentations (defaults: the seed).
+
+    Attributes:
+        raw_brightness_limit: dB offset range of the raw stage (±0.01).
+        raw_contrast_limit: Gain range of the raw stage (±0.01).
+        raw_brightness_contrast_p: Probability of the raw brightness/contrast.
+        noise_var_limit: Raw-stage noise variance range in dB².
+        noise_p: Probability of the raw-stage noise.
+        hflip_p: Horizontal flip probability.
+        vflip_p: Vertical flip probability.
+        brightness_limit: Offset range on the normalised stack (±1).
+        contrast_limit: Gain range on the normalised stack (±0.1).
+        brightness_contrast_p: Probability of the normalised brightness/contrast.
+        elastic_p: Probability of :class:`SpikeElasticTransform`.
+        elastic_magnitude: Its spike magnitude range in pixels.
+        affine_p: Probability of the affine (shift/scale/rotate).
+        scale_limit: Isotropic zoom range ``1 ± scale_limit``.
+        rotate_limit: Rotation range ``±rotate_limit`` degrees (seed code 15, README 5).
+        shift_limit: Translation range per axis, fraction of the side.
+        grid_shuffle_p: Probability of the grid shuffle.
+        grid: Grid ``(rows, cols)`` of the shuffle.
+        median_blur_p: Probability of MedianBlur (kernel 3 or 5).
+        gaussian_blur_p: Probability of GaussianBlur (kernel 3 to 5).
+    """
+
+    raw_brightness_limit: float = 0.01
+    raw_contrast_limit: float = 0.01
+    raw_brightness_contrast_p: float = 0.5
+    noise_var_limit: tuple[float, float] = (1e-4, 5e-3)
+    noise_p: float = 0.5
+    hflip_p: float = 0.5
+    vflip_p: float = 0.5
+    brightness_limit: float = 1.0
+    contrast_limit: float = 0.1
+    brightness_contrast_p: float = 0.25
+    elastic_p: float = 0.1
+    elastic_magnitude: tuple[float, float] = (10.0, 100.0)
+    affine_p: float = 0.5
+    scale_limit: float = 0.1
+    rotate_limit: float = 15.0
+    shift_limit: float = 0.0625
+    grid_shuffle_p: float = 0.2
+    grid: tuple[int, int] = (3, 3)
+    median_blur_p: float = 0.05
+    gaussian_blur_p: float = 0.05
+
+
+#: Overrides of :class:`AugmentationConfig` per preset (``"none"`` builds nothing).
+_PRESETS: dict[str, dict[str, Any]] = {
+    "winner": {},
+    "light": {
+        "brightness_contrast_p": 0.0,
+        "elastic_p": 0.0,
+        "rotate_limit": 5.0,
+        "grid_shuffle_p": 0.0,
+        "median_blur_p": 0.0,
+        "gaussian_blur_p": 0.0,
+    },
+}
+
+
+@dataclass(frozen=True)
+class AugmentedSample:
+    """Output of :meth:`SarAugmentation.apply_joint`.
+
+    Attributes:
+        image: ``(C, H, W)`` float32 augmented image (NaN where filled or nodata).
+        centers: ``(M, 2)`` float32 ``(x, y)`` keypoints still inside the image.
+        length_px: ``(M,)`` float32 lengths rescaled by the zoom (NaN stays NaN).
+        index: ``(M,)`` int64 index of each kept keypoint in the input.
+    """
+
+    image: np.ndarray
+    centers: np.ndarray
+    length_px: np.ndarray
+    index: np.ndarray
+
+
+class SarAugmentation:
+    """The two augmentation stages of one preset.
+
+    Args:
+        raw: Image-only pipeline on raw dB ``(H, W, C)``, or None.
+        joint: Image + keypoint pipeline on the normalised stack, built with
+            ``KeypointParams(format="xys", label_fields=["object_index"])``, or None.
+        name: Preset name, for ``repr``.
+    """
+
+    def __init__(
+        self, raw: A.Compose | None, joint: A.Compose | None, name: str = "custom"
+    ) -> None:
+        self.raw = raw
+        self.joint = joint
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"SarAugmentation({self.name!r})"
+
+    @staticmethod
+    def _to_hwc(image: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.moveaxis(image, 0, -1), dtype=np.float32)
+
+    @staticmethod
+    def _to_chw(image: np.ndarray) -> np.ndarray:
+        if image.ndim == 2:
+            image = image[..., None]
+        return np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32)
+
+    def apply_raw(self, image: np.ndarray, seed: int) -> np.ndarray:
+        """Stage 1: per-channel brightness/contrast and noise on raw dB.
+
+        Args:
+            image: ``(C, H, W)`` float32 dB, NaN for nodata.
+            seed: Seed of this call (deterministic output).
+
+        Returns:
+            ``(C, H, W)`` float32 dB, NaN preserved.
+        """
+        if self.raw is None:
+            return image
+        self.raw.set_random_seed(int(seed))
+        return self._to_chw(self.raw(image=self._to_hwc(image))["image"])
+
+    def apply_joint(
+        self, image: np.ndarray, centers: np.ndarray, length_px: np.ndarray, seed: int
+    ) -> AugmentedSample:
+        """Stage 2: spatial and intensity augmentations with the object centres.
+
+        Args:
+            image: ``(C, H, W)`` float32 normalised image, NaN for nodata.
+            centers: ``(N, 2)`` ``(x, y)`` object centres in pixels of ``image``.
+            length_px: ``(N,)`` lengths in pixels (NaN unknown).
+            seed: Seed of this call.
+
+        Returns:
+            The augmented image and the keypoints that stayed inside it.
+        """
+        centers = np.asarray(centers, dtype=np.float32).reshape(-1, 2)
+        length_px = np.asarray(length_px, dtype=np.float32).reshape(-1)
+        index = np.arange(len(centers), dtype=np.int64)
+        if self.joint is None:
+            return AugmentedSample(image, centers, length_px, index)
+        known = np.isfinite(length_px)
+        keypoints = np.concatenate([centers, np.where(known, length_px, 0.0)[:, None]], axis=1)
+        self.joint.set_random_seed(int(seed))
+        out = self.joint(image=self._to_hwc(image), keypoints=keypoints, **{_INDEX_FIELD: index})
+        kept = np.asarray(out[_INDEX_FIELD], dtype=np.int64).reshape(-1)
+        points = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 3)
+        lengths = np.where(known[kept], points[:, 2], np.nan).astype(np.float32)
+        return AugmentedSample(self._to_chw(out["image"]), points[:, :2].copy(), lengths, kept)
+
+
+def _raw_pipeline(cfg: AugmentationConfig) -> A.Compose | None:
+    transforms: list[A.BasicTransform] = []
+    if cfg.raw_brightness_contrast_p > 0:
+        transforms.append(
+            UnclippedRandomBrightnessContrast(
+                cfg.raw_brightness_limit,
+                cfg.raw_contrast_limit,
+                per_channel=True,
+                p=cfg.raw_brightness_contrast_p,
+            )
+        )
+    if cfg.noise_p > 0:
+        transforms.append(UnclippedGaussNoise(cfg.noise_var_limit, per_channel=True, p=cfg.noise_p))
+    return A.Compose(transforms) if transforms else None
+
+
+def _joint_pipeline(cfg: AugmentationConfig) -> A.Compose:
+    transforms: list[A.BasicTransform] = [
+        A.HorizontalFlip(p=cfg.hflip_p),
+        A.VerticalFlip(p=cfg.vflip_p),
+    ]
+    if cfg.brightness_contrast_p > 0:
+        transforms.append(
+            UnclippedRandomBrightnessContrast(
+                cfg.brightness_limit,
+                cfg.contrast_limit,
+                per_channel=False,
+                p=cfg.brightness_contrast_p,
+            )
+        )
+    if cfg.elastic_p > 0:
+        transforms.append(SpikeElasticTransform(magnitude=cfg.elastic_magnitude, p=cfg.elastic_p))
+    if cfg.affine_p > 0:
+        shift = (-cfg.shift_limit, cfg.shift_limit)
+        transforms.append(
+            A.Affine(
+                scale=(1.0 - cfg.scale_limit, 1.0 + cfg.scale_limit),
+                keep_ratio=True,
+                translate_percent={"x": shift, "y": shift},
+                rotate=(-cfg.rotate_limit, cfg.rotate_limit),
+                interpolation=cv2.INTER_LINEAR,
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=np.nan,
+                p=cfg.affine_p,
+            )
+        )
+    if cfg.grid_shuffle_p > 0:
+        transforms.append(A.RandomGridShuffle(grid=tuple(cfg.grid), p=cfg.grid_shuffle_p))
+    if cfg.median_blur_p > 0:
+        transforms.append(FloatMedianBlur(blur_limit=(3, 5), p=cfg.median_blur_p))
+    if cfg.gaussian_blur_p > 0:
+        transforms.append(FloatGaussianBlur(blur_limit=(3, 5), p=cfg.gaussian_blur_p))
+    return A.Compose(
+        transforms,
+        keypoint_params=A.KeypointParams(
+            format="xys", label_fields=[_INDEX_FIELD], remove_invisible=True
+        ),
+    )
+
+
+def build_augmentations(name: str = "winner", **params: Any) -> SarAugmentation:
+    """Build a preset of the two augmentation stages.
+
+    Args:
+        name: ``"none"`` (identity), ``"winner"`` (the winning solution's
+            ``flips_light_medium``; ``"seed"`` is its old spelling, accepted with a
+            ``RenamedOptionWarning``) or ``"light"`` (flips, affine with ±5° and the raw-dB
+            stage only).
+        **params: Overrides of :class:`AugmentationConfig` fields (e.g. ``rotate_limit=5``).
+
+    Returns:
+        The :class:`SarAugmentation`.
+
+    Raises:
+        KeyError: On an unknown preset (the message lists them).
+        ValueError: On an unknown parameter, or parameters given with ``"none"``.
+    """
+    name = resolve_alias(name, AUGMENTATION_PRESET_ALIASES, what="augmentations")
+    if name not in AUGMENTATION_PRESETS:
+        raise KeyError(
+            f"Unknown augmentation preset {name!r}; available: {list(AUGMENTATION_PRESETS)}."
+        )
+    check_keys(AugmentationConfig, params, what="augmentation parameter")
+    if name == "none":
+        if params:
+            raise ValueError(f"Preset 'none' takes no parameters, got {sorted(params)}.")
+        return SarAugmentation(None, None, name="none")
+    values: dict[str, Any] = {**_PRESETS[name], **params}
+    for key in ("noise_var_limit", "elastic_magnitude", "grid"):
+        if key in values:
+            values[key] = tuple(values[key])
+    cfg = AugmentationConfig(**values)
+    return SarAugmentation(_raw_pipeline(cfg), _joint_pipeline(cfg), name=name)

@@ -1,0 +1,3 @@
+"""``evaluation``: detect → tune → submit → report, one template per detector (``cnn``, ``cfar``)."""
+
+from .pipeline import create_pipeline  # NOQA

@@ -1,0 +1,353 @@
+"""Nodes of the evaluation template: detect → tune → submit → report, for any detector.
+
+Detection nodes return :class:`~xview3_pipeline.datasets.CandidateJobs` (lazy per-scene
+jobs keyed by the detector's fingerprint); the ``{detector}.{set}_candidates`` dataset
+runs them, skipping the scenes a killed run already finished, and publishes the set when
+all have run (see :mod:`xview3_pipeline.datasets.candidate_sets`). Consumers receive the
+published :class:`~xview3_pipeline.datasets.CandidateSet` and check that it holds the
+scenes they need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from matplotlib.figure import Figure
+from torch import nn
+
+from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS, SHORELINE_DIR
+from xview3_pipeline.core.detection import (
+    CANDIDATE_COLUMNS,
+    CfarDetector,
+    CnnDetector,
+    Detector,
+    Scene,
+    empty_candidates,
+)
+from xview3_pipeline.core.detection.cfar import CfarConfig
+from xview3_pipeline.core.detection.cnn import InferenceConfig, build_ensemble
+from xview3_pipeline.core.detection.scene_sets import concat_partitions, select_scenes, truth_of
+from xview3_pipeline.core.io.ancillary import load_shorelines
+from xview3_pipeline.core.submission import (
+    detections_layer,
+    official_submission,
+    score_candidates,
+    score_report,
+    threshold_detections,
+)
+from xview3_pipeline.datasets import CandidateJobs, CandidateSet, SceneJob
+from xview3_pipeline.datasets.candidate_sets import check_scene_error_policy
+from xview3_pipeline.pipelines.tuning.nodes import tune
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- detectors
+
+
+def export_ensemble(parameters: dict[str, Any], *models: nn.Module) -> nn.Module:
+    """The fold models as one ensemble (sigmoid per model, mean, flip TTA), to be exported.
+
+    Args:
+        parameters: The ``inference`` block (tile size, TTA flags).
+        *models: The fold models (``fold_k.model``).
+
+    Returns:
+        The ensemble with ``export_shape`` set to one tile.
+    """
+    config = InferenceConfig.from_dict(parameters)
+    ensemble = build_ensemble(list(models), config)
+    # Read by ExportedEnsembleDataset.save; a batch of at least 2 in the example keeps the
+    # exported batch size dynamic. (nn.Module's attribute typing does not know the name.)
+    shape = (max(2, config.batch_size), 2, config.tile_size, config.tile_size)
+    ensemble.export_shape = shape  # type: ignore[assignment]
+    return ensemble
+
+
+def cnn_detector(ensemble: nn.Module, parameters: dict[str, Any]) -> CnnDetector:
+    """The exported ensemble as a detector (``inference`` block: tiling, TTA, decoding)."""
+    return CnnDetector(ensemble, InferenceConfig.from_dict(parameters))
+
+
+def fold_detectors(parameters: dict[str, Any], *models: nn.Module) -> dict[int, CnnDetector]:
+    """Each fold's own model (an ensemble of one, with TTA), for its validation scenes.
+
+    Args:
+        parameters: The ``inference`` block.
+        *models: ``fold_0.model`` … ``fold_{K-1}.model``, in fold order.
+
+    Returns:
+        ``fold -> detector``.
+    """
+    config = InferenceConfig.from_dict(parameters)
+    return {k: CnnDetector(build_ensemble([m], config), config) for k, m in enumerate(models)}
+
+
+def cfar_detector(parameters: dict[str, Any]) -> CfarDetector:
+    """The CFAR baseline as a detector (``cfar`` block)."""
+    return CfarDetector(CfarConfig.from_dict(parameters))
+
+
+# ---------------------------------------------------------------- detection
+
+
+def _inputs_signature(scene: Scene) -> str:
+    """Size and modification time of the scene's input files, hashed.
+
+    A frame is reused only for the same detector *and* unchanged inputs: regenerated or
+    replaced rasters under the same scene id are detected again.
+    """
+    digest = hashlib.sha256()
+    for path in (scene.vh_path, scene.vv_path, scene.owi_mask_path, scene.shoreline_path):
+        if path is not None and Path(path).is_file():
+            stat = Path(path).stat()
+            digest.update(f"{Path(path).name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+def detect_scene(detector: Detector, scene: Scene) -> pd.DataFrame:
+    """One scene's candidates; a table without rows still has the candidate columns."""
+    frame = detector.detect(scene)
+    return frame if len(frame) or set(CANDIDATE_COLUMNS) <= set(frame) else empty_candidates()
+
+
+def scene_jobs(
+    detector: Detector, scenes: Iterable[Scene], *, on_scene_error: str
+) -> CandidateJobs:
+    """Lazy detection jobs of some scenes, keyed by the detector's fingerprint.
+
+    Args:
+        detector: The detector.
+        scenes: The scenes.
+        on_scene_error: ``continue`` or ``raise`` (``detection.on_scene_error``).
+
+    Returns:
+        The jobs, for a :class:`~xview3_pipeline.datasets.CandidateSetDataset`.
+    """
+    fingerprint = detector.fingerprint()
+    jobs = tuple(
+        SceneJob(
+            scene_id=s.scene_id,
+            fingerprint=fingerprint,
+            source=str(s.vh_path.parent),
+            run=partial(detect_scene, detector, s),
+            inputs=_inputs_signature(s),
+        )
+        for s in scenes
+    )
+    return CandidateJobs(jobs, on_scene_error=on_scene_error, detector=detector.name)
+
+
+def _scenes(rows: pd.DataFrame, raw_root: str) -> list[Scene]:
+    return [Scene.from_index_row(r, raw_root) for r in rows.itertuples(index=False)]
+
+
+def _policy(detection: Mapping[str, Any]) -> str:
+    return check_scene_error_policy(str(detection.get("on_scene_error", "continue")))
+
+
+def detect_scene_set(
+    *,
+    detector: Detector,
+    scene_index: pd.DataFrame,
+    fold_assignments: pd.DataFrame,
+    raw_root: str,
+    detection: dict[str, Any],
+    which: str,
+) -> CandidateJobs:
+    """Candidates of the holdout (``which="holdout"``) or test (``"test"``) scenes.
+
+    Args:
+        detector: The detector (``{detector}.detector``).
+        scene_index: The scene index.
+        fold_assignments: The fold table (holdout scenes).
+        raw_root: Root of the xView3 layout.
+        detection: The ``detection`` block (``on_scene_error``).
+        which: ``holdout`` or ``test``.
+
+    Returns:
+        Lazy per-scene jobs for ``{detector}.{which}_candidates``.
+    """
+    rows = select_scenes(scene_index, fold_assignments, which)
+    return scene_jobs(detector, _scenes(rows, raw_root), on_scene_error=_policy(detection))
+
+
+def detect_out_of_fold(
+    *,
+    detectors: Mapping[int, Detector],
+    scene_index: pd.DataFrame,
+    fold_assignments: pd.DataFrame,
+    raw_root: str,
+    detection: dict[str, Any],
+) -> CandidateJobs:
+    """Candidates of each fold's validation scenes from that fold's own detector.
+
+    Returns:
+        Lazy per-scene jobs (one fingerprint per fold) for ``{detector}.oof_candidates``.
+    """
+    policy = _policy(detection)
+    jobs: list[SceneJob] = []
+    for fold, detector in sorted(detectors.items()):
+        rows = select_scenes(scene_index, fold_assignments, "oof", fold)
+        jobs += scene_jobs(detector, _scenes(rows, raw_root), on_scene_error=policy).jobs
+    name = next(iter(detectors.values())).name if detectors else ""
+    return CandidateJobs(tuple(jobs), on_scene_error=policy, detector=name)
+
+
+def failed_scenes(**sets: CandidateSet) -> pd.DataFrame:
+    """The scenes whose detection failed, per set (``set, scene_id, source, error``).
+
+    Args:
+        **sets: ``set name -> published candidate set``.
+
+    Returns:
+        One row per failed scene (none when all succeeded).
+    """
+    frames = [candidates.failures_frame(set=name) for name, candidates in sets.items()]
+    table = pd.concat(frames, ignore_index=True)
+    if len(table):
+        logger.warning("Detection failed on %d scene(s):\n%s", len(table), table.to_string())
+    return table
+
+
+def _scene_ids(frame: pd.DataFrame) -> list[str]:
+    return sorted(frame["scene_id"].astype(str))
+
+
+def cross_validation_report(
+    oof_candidates: CandidateSet,
+    labels: pd.DataFrame,
+    fold_assignments: pd.DataFrame,
+    raw_root: str,
+) -> pd.DataFrame:
+    """xView3 components per fold on its out-of-fold candidates at the winner's thresholds.
+
+    Returns:
+        One row per fold plus ``all`` (the pooled out-of-fold score).
+
+    Raises:
+        IncompleteCandidateSetError: If a fold's validation scene has no candidates.
+    """
+    folds = fold_assignments[fold_assignments["fold"] >= 0]
+    oof_candidates.require(_scene_ids(folds), what="out-of-fold candidates (cv_scores)")
+    candidates = concat_partitions(oof_candidates)
+    done = set(oof_candidates)
+    shorelines = load_shorelines(Path(raw_root) / SHORELINE_DIR, sorted(done))
+    groups = [(str(k), set(g["scene_id"].astype(str)) & done) for k, g in folds.groupby("fold")]
+    rows = []
+    for name, ids in [*groups, ("all", done)]:
+        part = candidates[candidates["scene_id"].astype(str).isin(ids)]
+        scores = score_candidates(part, truth_of(labels, ids), shorelines, DEFAULT_THRESHOLDS)
+        rows.append({"fold": name, "scenes": len(ids), **scores})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- tuning
+
+
+def tune_thresholds(
+    *,
+    candidates: CandidateSet,
+    fold_assignments: pd.DataFrame,
+    labels: pd.DataFrame,
+    raw_root: str,
+    parameters: dict[str, Any],
+    storage_path: str,
+) -> tuple[Any, ...]:
+    """Tune the thresholds on the holdout candidates with the methods ``tuning.methods`` lists.
+
+    Checks that every holdout scene is in the set (or recorded as failed, then left out
+    of candidates and truth alike), then calls the tuning node.
+
+    Returns:
+        The outputs of :func:`xview3_pipeline.pipelines.tuning.nodes.tune`.
+    """
+    holdout = fold_assignments[fold_assignments["fold"] == -1]
+    candidates.require(_scene_ids(holdout), what="holdout candidates (tuning)")
+    return tune(dict(candidates), labels, raw_root, parameters, storage_path)
+
+
+# ---------------------------------------------------------------- submission and report
+
+
+def _test_ids(scene_index: pd.DataFrame) -> list[str]:
+    return _scene_ids(scene_index[scene_index["split"] == "public"])
+
+
+def make_submission(
+    candidates: CandidateSet, thresholds: dict[str, Any] | None, scene_index: pd.DataFrame
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, pd.DataFrame]:
+    """Apply the tuned thresholds to the test candidates.
+
+    Returns:
+        The official submission CSV, the detections as GeoPackage and GeoJSON layers, and
+        the thresholded detections with all their columns (for the score report).
+
+    Raises:
+        ValueError: If the detector has no tuned thresholds.
+        IncompleteCandidateSetError: If a test scene has no candidates.
+    """
+    if thresholds is None:
+        raise ValueError(
+            "No tuned thresholds for this detector ({detector}.best_thresholds): run its "
+            "tuning first (kedro run --pipelines tuning, or cfar_baseline for CFAR)."
+        )
+    candidates.require(_test_ids(scene_index), what="test candidates (submission)")
+    detections = threshold_detections(concat_partitions(candidates), thresholds)
+    layer = detections_layer(detections)
+    return official_submission(detections), layer, layer, detections
+
+
+def report_scores(
+    *,
+    detections: pd.DataFrame,
+    candidates: CandidateSet,
+    truth: pd.DataFrame,
+    thresholds: dict[str, Any],
+    raw_root: str,
+    name: str,
+) -> tuple[dict[str, Any], pd.DataFrame, Figure]:
+    """Score the thresholded test detections when truth exists (synthetic data).
+
+    Scenes whose detection failed are left out of the truth too and listed in the report
+    (``failed_scenes``).
+
+    Returns:
+        The report (six official components), the per-scene table and a PR-curve figure.
+    """
+    scene_ids = sorted(candidates)
+    shorelines = load_shorelines(Path(raw_root) / SHORELINE_DIR, scene_ids)
+    truth = truth[truth["scene_id"].astype(str).isin(scene_ids)] if len(truth) else truth
+    report, per_scene, figure = score_report(
+        detections,
+        concat_partitions(candidates),
+        truth,
+        shorelines,
+        thresholds=thresholds,
+        name=name,
+    )
+    return {**report, "failed_scenes": sorted(candidates.failed)}, per_scene, figure
+
+
+__all__ = (
+    "cfar_detector",
+    "cnn_detector",
+    "cross_validation_report",
+    "detect_out_of_fold",
+    "detect_scene",
+    "detect_scene_set",
+    "export_ensemble",
+    "failed_scenes",
+    "fold_detectors",
+    "make_submission",
+    "report_scores",
+    "scene_jobs",
+    "tune_thresholds",
+)
