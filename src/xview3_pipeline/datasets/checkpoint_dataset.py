@@ -107,7 +107,7 @@ class CircleNetCheckpointDataset(AbstractVersionedDataset[nn.Module, nn.Module])
         except (ValueError, TypeError, RuntimeError) as exc:
             raise DatasetError(f"{path} does not match its stored architecture: {exc}") from None
         model.config = config
-        model.checkpoint_metadata = checkpoint.get("metadata", {})  # type: ignore[attr-defined]
+        model.checkpoint_metadata = checkpoint.get("metadata", {})
         return model.eval()
 
     def save(self, data: nn.Module) -> None:

@@ -234,7 +234,7 @@ def _tri_state(values: np.ndarray) -> np.ndarray:
 def object_weights(
     objects: ObjectLabels,
     crop_size: int,
-    mode: ObjectWeighting = "balanced",
+    mode: ObjectWeighting | str = "balanced",
     combine: Combine = "mean",
 ) -> np.ndarray:
     """Probabilities of choosing each object of a scene as a crop centre.

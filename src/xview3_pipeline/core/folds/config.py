@@ -88,14 +88,15 @@ class FoldConfig:
         _check_int("n_folds", self.n_folds, 2)
         _check_int("seed", self.seed, 0)
         _check_choice("group_by", self.group_by, get_args(GroupBy))
-        if isinstance(self.stratify_by, str):
-            if self.stratify_by not in STRATIFY_PRESETS:
+        given: object = self.stratify_by  # the configuration may name a preset instead
+        if isinstance(given, str):
+            if given not in STRATIFY_PRESETS:
                 raise ValueError(
                     f"FoldConfig.stratify_by must be a list of flags from "
                     f"{list(STRATIFY_COLUMNS)} or one of {list(STRATIFY_PRESETS)}, got the "
-                    f"string {self.stratify_by!r}; write e.g. [{self.stratify_by!r}]."
+                    f"string {given!r}; write e.g. [{given!r}]."
                 )
-            object.__setattr__(self, "stratify_by", STRATIFY_PRESETS[self.stratify_by])
+            object.__setattr__(self, "stratify_by", STRATIFY_PRESETS[given])
         stratify_by = tuple(self.stratify_by)
         for flag in stratify_by:
             _check_choice("stratify_by item", flag, tuple(STRATIFY_COLUMNS))

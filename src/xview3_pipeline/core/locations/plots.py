@@ -19,12 +19,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path
 from matplotlib.ticker import MaxNLocator
+from matplotlib.typing import LineStyleType
 
 from xview3_pipeline.core.locations.clustering import EARTH_RADIUS_KM, validate_scene_index
 
 #: Style (colour, line style) of each dataset split in the zoomed panels; Okabe-Ito colours
 #: (colour-blind safe) plus distinct line styles, so splits read also in grey scale.
-_SPLIT_STYLE: dict[str, tuple[str, str]] = {
+_SPLIT_STYLE: dict[str, tuple[str, LineStyleType]] = {
     "train": ("#0072B2", "-"),
     "validation": ("#E69F00", "--"),
     "public": ("#009E73", ":"),
@@ -154,7 +155,7 @@ def _plot_table(scene_index: gpd.GeoDataFrame, scene_locations: pd.DataFrame) ->
     )
 
 
-def _split_styles(splits: Any) -> dict[str, tuple[str, str]]:
+def _split_styles(splits: Any) -> dict[str, tuple[str, LineStyleType]]:
     """Colour and line style of every split value (known splits first)."""
     styles = dict(_SPLIT_STYLE)
     others = [s for s in dict.fromkeys(splits) if s not in styles]
@@ -226,7 +227,7 @@ def _draw_zoom(  # noqa: PLR0917 - private helper, called once
     location_id: str,
     scenes: pd.DataFrame,
     colour: tuple[float, float, float, float],
-    styles: dict[str, tuple[str, str]],
+    styles: dict[str, tuple[str, LineStyleType]],
     colour_by: str,
 ) -> None:
     """One location zoomed on its footprints, coloured by split or by scene."""
@@ -234,7 +235,7 @@ def _draw_zoom(  # noqa: PLR0917 - private helper, called once
     has_point = ~has_path & np.isfinite(scenes["lon"]) & np.isfinite(scenes["lat"])
     if colour_by == "scene":
         scene_colours = [to_rgba(f"C{k % 10}") for k in range(len(scenes))]
-        linestyles = ["-"] * len(scenes)
+        linestyles: list[LineStyleType] = ["-"] * len(scenes)
     else:
         scene_colours = [to_rgba(styles[s][0]) for s in scenes["split"]]
         linestyles = [styles[s][1] for s in scenes["split"]]

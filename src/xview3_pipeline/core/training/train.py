@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import lightning.pytorch as pl
 import pandas as pd
@@ -18,6 +18,7 @@ from xview3_pipeline.core.data import (
     SamplerConfig,
     fold_scenes,
 )
+from xview3_pipeline.core.data.sampler import ObjectWeighting
 from xview3_pipeline.core.encoding import CircleNetCoder, CoderConfig
 from xview3_pipeline.core.losses import CircleNetLoss, LossConfig
 from xview3_pipeline.core.metric.shoreline import Shoreline, load_shorelines
@@ -119,9 +120,9 @@ def build_loaders(
 ) -> tuple[DataLoader, DataLoader]:
     """Training loader of sampled crops and validation loader of scene tiles."""
     d = config.data
-    sampler_config = SamplerConfig(
-        object_crop_p=d.object_crop_p, object_weighting=d.object_weighting
-    )
+    # The training config holds the resolved name as a string; SamplerConfig checks it.
+    weighting = cast(ObjectWeighting, d.object_weighting)
+    sampler_config = SamplerConfig(object_crop_p=d.object_crop_p, object_weighting=weighting)
     train_set = CircleNetCropDataset(
         data.train_scenes,
         data.labels,

@@ -199,7 +199,7 @@ class SpikeElasticTransform(A.DualTransform):
         self.blur_iterations = int(blur_iterations)
 
     def _field(self, height: int, width: int) -> np.ndarray:
-        field = np.zeros((height, width), np.float32)
+        field: np.ndarray = np.zeros((height, width), np.float32)
         rows = self.random_generator.integers(0, height, self.num_spikes)
         cols = self.random_generator.integers(0, width, self.num_spikes)
         field[rows, cols] = self.random_generator.uniform(*self.magnitude, self.num_spikes)
