@@ -48,7 +48,7 @@ def bench(
         None,  # shorelines from the scene index's shoreline_path column
         None,  # default sampler settings (the winner's code: object_crop_p 0.8, balanced weighting)
         CircleNetCoder(CoderConfig(stride=2)),
-        augmentations=build_augmentations("seed"),
+        augmentations=build_augmentations("winner"),
         crop_size=crop,
         length=batch_size * (batches + warmup),
         seed=0,

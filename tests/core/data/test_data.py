@@ -419,7 +419,7 @@ def test_keypoints_follow_the_bright_pixel(transform, seed):
     assert moved > 1.0  # the transform did move the points
 
 
-def test_seed_augmentations_fill_nan_and_drop_keypoints_with_labels():
+def test_winner_augmentations_fill_nan_and_drop_keypoints_with_labels():
     aug = build_augmentations("winner", affine_p=1.0, rotate_limit=15, shift_limit=0.2)
     image = np.full((2, 64, 64), 0.5, np.float32)
     centers = np.array([[1.0, 1.0], [32.0, 32.0], [62.0, 1.0], [1.0, 62.0]], np.float32)
@@ -573,7 +573,7 @@ def test_crop_dataset_image_is_normalised_crop(tiny):
     np.testing.assert_allclose(sample["image"].numpy(), np.nan_to_num(expected), atol=1e-6)
 
 
-def test_crop_dataset_with_seed_augmentations_is_finite_and_deterministic(tiny):
+def test_crop_dataset_with_winner_augmentations_is_finite_and_deterministic(tiny):
     ds = _dataset(tiny, augmentations=build_augmentations("winner", affine_p=1.0))
     for i in range(8):
         sample = ds[i]

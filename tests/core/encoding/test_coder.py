@@ -390,9 +390,9 @@ def separated_objects(rng: np.random.Generator, size: int, spacing: int) -> Obje
 
 
 def crowded_objects(rng: np.random.Generator, size: int, n_clusters: int) -> ObjectLabels:
-    seeds = rng.integers(20, size - 20, size=(n_clusters, 2))
-    members = [seeds + rng.integers(-12, 13, size=seeds.shape) for _ in range(3)]
-    centers = np.unique(np.concatenate([seeds, *members]), axis=0).astype(float)
+    hubs = rng.integers(20, size - 20, size=(n_clusters, 2))
+    members = [hubs + rng.integers(-12, 13, size=hubs.shape) for _ in range(3)]
+    centers = np.unique(np.concatenate([hubs, *members]), axis=0).astype(float)
     return objs([tuple(c) for c in centers], confidence=[HIGH] * len(centers))
 
 

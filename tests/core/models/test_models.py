@@ -44,7 +44,7 @@ def test_every_preset_outputs_named_maps_at_stride_2(preset: str) -> None:
     assert 0 <= out.offset.min() and out.offset.max() <= 1
 
 
-def test_preset_encoders_match_the_seed_channels() -> None:
+def test_preset_encoders_match_the_winner_channels() -> None:
     expected = {
         "b4_unet_s2": (32, 56, 160, 448),
         "b5_unet_s2": (40, 64, 176, 512),

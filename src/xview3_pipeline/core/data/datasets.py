@@ -299,7 +299,7 @@ class CircleNetCropDataset(_CircleNetDatasetBase):
         seed: Base seed (of the built sampler and of the augmentations).
         margin: Canvas margin in pixels, a multiple of the stride (module docstring).
         scene_weights: Column of ``scenes`` weighting the scene draw, or None (uniform,
-            as the seed); only used when the sampler is built here.
+            as the winner); only used when the sampler is built here.
         max_open_scenes: Scenes kept open per worker.
         to_objects: Conversion of label rows to objects (default: the coder's).
 
@@ -414,7 +414,7 @@ class CircleNetCropDataset(_CircleNetDatasetBase):
 class CircleNetTileDataset(_CircleNetDatasetBase):
     """Deterministic non-overlapping tiles of whole scenes, for validation loss and metric.
 
-    Tiles start at multiples of ``tile_size`` from the top-left corner. Unlike the seed
+    Tiles start at multiples of ``tile_size`` from the top-left corner. Unlike the winner's code
     (``iterate_crops``), which skipped the last partial row and column of tiles, the last
     partial tiles are included, padded with NaN beyond the scene (0 in ``image``) so every
     tile has the same shape; every pixel of every scene is covered exactly once. No
@@ -425,7 +425,7 @@ class CircleNetTileDataset(_CircleNetDatasetBase):
         labels: As :class:`CircleNetCropDataset`.
         coder: The target encoder.
         normalization: A normalisation or its registered name.
-        tile_size: Tile side in pixels, a multiple of the stride (the seed: 2048).
+        tile_size: Tile side in pixels, a multiple of the stride (the winner: 2048).
         margin: Canvas margin (module docstring).
         max_open_scenes: Scenes kept open per worker.
         to_objects: Conversion of label rows to objects.

@@ -1,6 +1,6 @@
 """Training crop sampler: which scene window each dataset item reads.
 
-The seed's ``random_crop`` sampler (``dataset/random_crop_dataset.py``), made deterministic
+The winner's ``random_crop`` sampler (``dataset/random_crop_dataset.py``), made deterministic
 and worker-safe. Item ``i`` of epoch ``e`` draws from ``numpy.random.default_rng((seed, e,
 i, 0))`` only, so the crops do not depend on the worker that computes them, the order of
 the calls or the number of workers; the same ``(seed, epoch, index)`` always gives the same
@@ -8,9 +8,9 @@ crop.
 
 Per item:
 
-1. Choose a scene: uniform over the training scenes (the seed's
+1. Choose a scene: uniform over the training scenes (the winner's
    ``WeightedRandomSampler(np.ones(n))``), or proportional to ``scene_weights``.
-2. With probability ``object_crop_p`` (0.8 in the seed code, 0.9 in its README), and if the
+2. With probability ``object_crop_p`` (0.8 in the winner's code, 0.9 in its README), and if the
    scene has objects, centre the crop on an object drawn with the per-object weights of
    :func:`object_weights` (``object_weighting``).
 3. Otherwise, with probability ``shore_crop_p`` (0.5) and if the scene has shoreline
@@ -20,7 +20,7 @@ Per item:
    ``[-crop/4, crop/4]`` (normal, σ = sqrt(crop/2)).
 5. With ``clamp_to_scene`` the window is moved inside the scene where the scene is larger
    than the crop (the centred object stays inside the window since the jitter is at most
-   crop/4); the seed clipped the window at the border and padded the remainder instead.
+   crop/4); the winner clipped the window at the border and padded the remainder instead.
 6. :meth:`BalancedCropSampler.sample` rejects a crop whose nodata fraction (computed by the
    caller, which reads the window) exceeds ``max_nodata_fraction`` (0.8) and draws again,
    at most ``max_attempts`` times; the last draw is then accepted (logged at debug).
@@ -109,7 +109,7 @@ class SceneEntry:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """Settings of :class:`BalancedCropSampler` (defaults: the seed code).
+    """Settings of :class:`BalancedCropSampler` (defaults: the winner's code).
 
     Attributes:
         object_crop_p: Probability of an object-centred crop (0.8 code, 0.9 README).
@@ -167,7 +167,7 @@ class SamplerConfig:
 def capped_randnorm(
     rng: np.random.Generator, low: float, high: float, size: int | tuple[int, ...] | None = None
 ) -> np.ndarray | float:
-    """The seed's ``capped_randnorm``: a normal clipped to ``[low, high]``.
+    """The winner's ``capped_randnorm``: a normal clipped to ``[low, high]``.
 
     Mean ``(low + high) / 2`` and σ ``sqrt(high - low)``; for ``[-crop/4, crop/4]`` that is
     σ = sqrt(crop/2) (≈ 20 px for a 768 px crop).
@@ -212,7 +212,7 @@ def crowd_weights(centers: np.ndarray, radius: float) -> np.ndarray:
 
     Args:
         centers: ``(N, 2)`` object centres in pixels.
-        radius: Chebyshev radius in pixels (the seed: crop / 2).
+        radius: Chebyshev radius in pixels (the winner: crop / 2).
 
     Returns:
         ``(N,)`` float64 weights in (0, 1].
@@ -316,7 +316,7 @@ class BalancedCropSampler:
         crop_size: Crop side in pixels (a positive integer).
         config: Probabilities, weighting and rejection settings.
         scene_weights: Optional non-negative weight per scene (same order as ``scenes``);
-            None draws scenes uniformly, as the seed.
+            None draws scenes uniformly, as the winner.
         seed: Base seed.
 
     Raises:

@@ -48,17 +48,17 @@ class DataConfig:
     """How training crops and validation tiles are made.
 
     Attributes:
-        crop_size: Side of a training crop, pixels (seed: 768 for B4/B5, 1024 for V2S).
+        crop_size: Side of a training crop, pixels (winner: 768 for B4/B5, 1024 for V2S).
         batch_size: Crops per batch and device.
-        epoch_samples: Crops drawn per epoch over all devices (seed: 16,536).
+        epoch_samples: Crops drawn per epoch over all devices (winner: 16,536).
         num_workers: DataLoader worker processes.
-        normalization: Name of the dB normalisation (``sigmoid`` is the seed's).
+        normalization: Name of the dB normalisation (``sigmoid`` is the winner's).
         augmentations: Name of the augmentation set (``winner``, ``light``, ``none``;
             ``seed`` is the old spelling of ``winner``, accepted for one release).
-        object_crop_p: Probability of an object-centred crop (seed code 0.8, README 0.9).
+        object_crop_p: Probability of an object-centred crop (winner's code 0.8, README 0.9).
         object_weighting: How the centre object is chosen (``balanced``, ``winner``,
             ``uniform``; ``seed_code`` is the old spelling of ``winner``).
-        val_tile_size: Side of the non-overlapping validation tiles, pixels (seed: 2048).
+        val_tile_size: Side of the non-overlapping validation tiles, pixels (winner: 2048).
         val_batch_size: Validation tiles per batch.
     """
 
@@ -84,15 +84,15 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Optimiser and cosine schedule (stepped per epoch, as the seed's ``cos`` schedulers).
+    """Optimiser and cosine schedule (stepped per epoch, as the winner's ``cos`` schedulers).
 
     Attributes:
         name: ``adamw`` or ``radam``.
-        lr: Base learning rate (multiplied by the number of devices under DDP, as the seed).
+        lr: Base learning rate (multiplied by the number of devices under DDP, as the winner).
         weight_decay: Decoupled weight decay; not applied to biases and norm weights.
         eps: Adam epsilon.
         eta_min: Final learning rate of the cosine schedule.
-        scale_lr_with_devices: Multiply ``lr`` by the world size (the seed's DDP rule).
+        scale_lr_with_devices: Multiply ``lr`` by the world size (the winner's DDP rule).
     """
 
     name: Literal["adamw", "radam"] = "adamw"
@@ -108,20 +108,20 @@ class TrainerConfig:
     """Lightning trainer settings.
 
     Attributes:
-        max_epochs: Upper bound on epochs (seed: 100).
-        patience: Early-stopping patience on the validation aggregate, epochs (seed: 15).
+        max_epochs: Upper bound on epochs (winner: 100).
+        patience: Early-stopping patience on the validation aggregate, epochs (winner: 15).
         min_delta: Smallest improvement of the aggregate that counts.
         accelerator: ``auto``, ``cpu``, ``gpu``.
         devices: Number of devices or ``auto``.
         strategy: ``auto`` or ``ddp`` (several GPUs).
-        sync_batchnorm: Convert BatchNorm to SyncBatchNorm under DDP (the seed did).
+        sync_batchnorm: Convert BatchNorm to SyncBatchNorm under DDP (the winner did).
         precision: ``auto`` (bf16-mixed on GPUs that support it, else 16-mixed on GPU,
             32 on CPU) or any Lightning precision string.
         channels_last: Use the channels-last memory format on GPU.
         gradient_clip_val: Gradient norm clip, or None.
         log_every_n_steps: Logging interval, steps.
         checkpoint_every_n_steps: Also save a resumable checkpoint every this many steps.
-        seed: Global seed (seed: 42).
+        seed: Global random seed (42, as the winner).
         progress_bar: Show a progress bar.
     """
 
@@ -150,7 +150,7 @@ class ValidationConfig:
     scenes; the aggregate drives early stopping and checkpoint selection.
 
     Attributes:
-        objectness_threshold: Detections below this are dropped (seed inference: 0.3).
+        objectness_threshold: Detections below this are dropped (winner's inference: 0.3).
         vessel_threshold: ``is_vessel = p >= threshold``.
         fishing_threshold: ``is_fishing = p >= threshold``.
         max_objects: Top-K per tile.

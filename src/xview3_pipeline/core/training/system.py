@@ -36,7 +36,7 @@ def batch_targets(batch: Mapping[str, torch.Tensor]) -> EncodedTargets:
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """No weight decay on biases and normalisation weights (the seed's AdamW setting)."""
+    """No weight decay on biases and normalisation weights (the winner's AdamW setting)."""
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
     for name, param in model.named_parameters():

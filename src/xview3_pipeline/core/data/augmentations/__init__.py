@@ -1,6 +1,6 @@
-"""SAR augmentations (albumentations 2.0.8) in the seed's two stages.
+"""SAR augmentations (albumentations 2.0.8) in the winner's two stages.
 
-The seed (``configs/augs/flips_light_medium.yaml``) augments in two places:
+The winner (``configs/augs/flips_light_medium.yaml``) augments in two places:
 
 1. **Raw dB, per channel, before normalisation** (``individual``): VH and VV each get an
    independent :class:`UnclippedRandomBrightnessContrast` (brightness ±0.01 dB, contrast
@@ -18,16 +18,16 @@ albumentations 2 specifics (checked against 2.0.8):
 
 * ``A.Affine(border_mode=cv2.BORDER_CONSTANT, fill=np.nan)`` fills float32 images with NaN
   (no sentinel needed); NaN also spreads to the neighbours of nodata through the linear
-  interpolation, as in the seed. Non-finite pixels are zeroed by the dataset afterwards.
+  interpolation, as in the winner's code. Non-finite pixels are zeroed by the dataset afterwards.
 * Keypoints ``"xy"`` use the pixel-index convention (a flip maps ``x`` to ``W - 1 - x``),
   the convention of the label centres, so centres are passed unchanged.
 * ``A.RandomGridShuffle`` moves keypoints itself (sub-pixel exact, tiles swapped only
-  within groups of equal shape), so the seed's custom keypoint-aware version is not needed.
+  within groups of equal shape), so the winner's custom keypoint-aware version is not needed.
 * ``A.ElasticTransform`` moves keypoints by an integer look-up into an approximate inverse
-  map (sub-pixel position lost); the seed used its own spike-based elastic transform, which
+  map (sub-pixel position lost); the winner used its own spike-based elastic transform, which
   :class:`SpikeElasticTransform` re-implements with a sub-pixel keypoint inverse.
 * Keypoints are ``"xys"``: the scale column carries the object length in pixels, so
-  ``A.Affine`` rescales lengths with the zoom, as the seed did. Keypoints leaving the image
+  ``A.Affine`` rescales lengths with the zoom, as the winner did. Keypoints leaving the image
   are dropped together with their label field (``remove_invisible=True``).
 * ``A.MedianBlur`` converts float32 to uint8 (× 255, clipped to [0, 1]) and
   ``A.GaussianBlur`` clips float32 output to [0, 1]; both would destroy unclipped SAR

@@ -43,7 +43,7 @@ _INDEX_FIELD = "object_index"
 
 @dataclass(frozen=True)
 class AugmentationConfig:
-    """Probabilities and ranges of the augmentations (defaults: the seed).
+    """Probabilities and ranges of the augmentations (defaults: the winner's).
 
     Attributes:
         raw_brightness_limit: dB offset range of the raw stage (±0.01).
@@ -60,7 +60,7 @@ class AugmentationConfig:
         elastic_magnitude: Its spike magnitude range in pixels.
         affine_p: Probability of the affine (shift/scale/rotate).
         scale_limit: Isotropic zoom range ``1 ± scale_limit``.
-        rotate_limit: Rotation range ``±rotate_limit`` degrees (seed code 15, README 5).
+        rotate_limit: Rotation range ``±rotate_limit`` degrees (winner's code 15, README 5).
         shift_limit: Translation range per axis, fraction of the side.
         grid_shuffle_p: Probability of the grid shuffle.
         grid: Grid ``(rows, cols)`` of the shuffle.

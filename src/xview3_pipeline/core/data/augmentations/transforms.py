@@ -94,7 +94,7 @@ class UnclippedGaussNoise(A.ImageOnlyTransform):
     """Additive Gaussian noise without clipping; NaN stays NaN.
 
     The variance is drawn once per image from ``U(var_limit)`` (units²: dB² on raw
-    backscatter), as the seed; the noise is drawn per pixel and, with ``per_channel``, per
+    backscatter), as the winner's code; the noise is drawn per pixel and, with ``per_channel``, per
     channel (else one noise field shared by all channels).
 
     Args:
@@ -148,23 +148,23 @@ class UnclippedGaussNoise(A.ImageOnlyTransform):
 
 
 class SpikeElasticTransform(A.DualTransform):
-    """The seed's elastic transform: blurred random displacement spikes, keypoint-exact.
+    """The winner's elastic transform: blurred random displacement spikes, keypoint-exact.
 
     ``num_spikes`` pixels of each displacement field (x and y independently) are set to
     ``U(magnitude)`` pixels; each field is then blurred ``blur_iterations`` times with a
     ``blur_kernel``² box filter (≈ a Gaussian of σ = sqrt(iterations · (k² − 1) / 12),
     11.3 px for the defaults), and the image is resampled as
-    ``out(p) = in(p + d(p))`` (``cv2.remap``, linear, reflect-101 borders). With the seed's
+    ``out(p) = in(p + d(p))`` (``cv2.remap``, linear, reflect-101 borders). With the winner's
     magnitudes (10–100 px) the displacement stays below about a pixel: a light warp.
 
     A keypoint at ``q`` moves to the ``p`` that solves ``p + d(p) = q``, found by the
     fixed-point iteration ``p ← q − d(p)`` with bilinear look-ups of ``d`` (exact to
-    sub-pixel precision; the seed located the maximum of a remapped one-hot mask, to the
+    sub-pixel precision; the winner located the maximum of a remapped one-hot mask, to the
     nearest pixel).
 
     Args:
         num_spikes: Spikes per displacement field.
-        magnitude: ``(low, high)`` spike magnitude in pixels (the seed: 10–100, positive;
+        magnitude: ``(low, high)`` spike magnitude in pixels (the winner: 10–100, positive;
             a symmetric range gives spikes of both signs).
         blur_kernel: Box filter side (odd).
         blur_iterations: Number of box blurs.
@@ -293,7 +293,7 @@ class FloatMedianBlur(_FloatKernelBlur):
     albumentations 2's ``A.MedianBlur`` converts float32 images to uint8 (``x · 255``,
     clipped to [0, 1]) and back, which quantises and clips unclipped SAR values and turns
     NaN into garbage. This calls ``cv2.medianBlur`` on float32 directly, which OpenCV
-    supports for kernels 3 and 5 (the seed's range).
+    supports for kernels 3 and 5 (the winner's range).
 
     Args:
         blur_limit: Largest odd kernel, or a ``(low, high)`` range; odd sizes in 3–5.
@@ -326,7 +326,7 @@ class FloatGaussianBlur(_FloatKernelBlur):
     unclipped SAR values (negative after ``x / 50``, above 1 after a brightness shift).
     This calls ``cv2.GaussianBlur`` with an odd kernel from ``blur_limit`` and
     ``sigma = 0`` (OpenCV derives it from the kernel: ``0.3 · ((k − 1) / 2 − 1) + 0.8``),
-    as albumentations 1 did for the seed's ``GaussianBlur(blur_limit=(3, 5))``.
+    as albumentations 1 did for the winner's ``GaussianBlur(blur_limit=(3, 5))``.
 
     Args:
         blur_limit: Largest odd kernel, or a ``(low, high)`` range.
