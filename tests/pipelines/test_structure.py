@@ -62,7 +62,7 @@ def test_kedro_run_options_env_and_params_count(project: Path):
     _write(project / "conf/five/parameters_folds.yml", {"folds": {"n_folds": 5}})
     with _in_kedro_run(env="five"):
         assert structure.n_folds() == 5
-        assert len(create_pipeline().nodes) == 2 * 5  # check + train per fold
+        assert len(create_pipeline().nodes) == 3 * 5  # check, train, clear per fold
     with _in_kedro_run(env="five", params={"folds": {"n_folds": 2}}):
         assert structure.fold_namespaces() == ("fold_0", "fold_1")
 
@@ -73,7 +73,7 @@ def test_xview3_full_environment_lists_its_ensemble(project: Path):
         presets = structure.ensemble_presets()
         ensemble = create_ensemble_pipeline()
     assert presets == ("b4_unet_s2", "b5_unet_s2", "v2s_unet_s2")
-    assert len(ensemble.nodes) == 2 * 3 * 4
+    assert len(ensemble.nodes) == 3 * 3 * 4
     assert {f"params:ensemble.{p}" for p in presets} <= ensemble.inputs()
     assert "b5_unet_s2.fold_3.model" in ensemble.all_outputs()
 
@@ -123,7 +123,9 @@ def test_each_fold_namespace_checks_then_trains_its_fold(project: Path):
 
     pipeline = create_pipeline()
     assert {n.name for n in pipeline.nodes} == {
-        f"fold_{k}.{name}" for k in range(4) for name in ("check_fold_node", "train_fold_node")
+        f"fold_{k}.{name}"
+        for k in range(4)
+        for name in ("check_fold_node", "train_fold_node", "clear_training_work_node")
     }
     checks = pipeline.only_nodes_with_namespaces(["fold_2"]).only_nodes("fold_2.check_fold_node")
     catalog = DataCatalog()

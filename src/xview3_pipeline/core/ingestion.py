@@ -19,7 +19,8 @@ from xview3_pipeline.core.constants import LABEL_FILES, SPLITS
 from xview3_pipeline.core.errors import DatasetLayoutError
 from xview3_pipeline.core.io import layout
 from xview3_pipeline.core.io.labels import LabelValidationResult, read_label_file, validate_labels
-from xview3_pipeline.core.io.scenes import SceneInfo, SceneRef, discover_scenes, read_scene_info
+from xview3_pipeline.core.io.scene import Scene
+from xview3_pipeline.core.io.scenes import SceneSummary, discover_scenes, read_scene_info
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +54,19 @@ SCENE_INDEX_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _record(info: SceneInfo, root: Path | None) -> dict[str, Any]:
+def _record(info: SceneSummary, root: Path | None) -> dict[str, Any]:
     """One scene-index row (without geometry); paths relative to ``root`` when given."""
+    scene = info.scene
     return {
-        "scene_id": info.scene_id,
-        "split": info.split,
-        "scene_dir": layout.relative_to_root(info.scene_dir, root),
-        "vv_path": layout.relative_to_root(info.vv_path, root),
-        "vh_path": layout.relative_to_root(info.vh_path, root),
+        "scene_id": scene.scene_id,
+        "split": scene.split,
+        "scene_dir": layout.relative_to_root(scene.scene_dir, root),
+        "vv_path": layout.relative_to_root(scene.vv_path, root),
+        "vh_path": layout.relative_to_root(scene.vh_path, root),
         "crs": info.crs,
         "transform": [float(v) for v in info.transform],
-        "width": info.width,
-        "height": info.height,
+        "width": scene.width,
+        "height": scene.height,
         "pixel_size_m": info.pixel_size_m,
         "nodata_fraction": info.nodata_fraction,
         "vv_mean": info.vv.mean,
@@ -80,7 +82,7 @@ def _record(info: SceneInfo, root: Path | None) -> dict[str, Any]:
         "footprint_area_km2": info.footprint_area_km2,
         "ancillary_missing": ",".join(info.ancillary_missing),
         "shoreline_path": (
-            layout.relative_to_root(info.shoreline_path, root) if info.shoreline_path else None
+            layout.relative_to_root(scene.shoreline_path, root) if scene.shoreline_path else None
         ),
         "decimation": info.decimation,
     }
@@ -113,45 +115,46 @@ def build_scene_index(
             scene (see :func:`~xview3_pipeline.core.io.scenes.read_scene_info`).
     """
     splits = tuple(splits)
-    refs = discover_scenes(raw_root, splits)
-    if not refs:
+    scenes = discover_scenes(raw_root, splits)
+    if not scenes:
         root = Path(raw_root).expanduser().absolute()
         raise DatasetLayoutError(
             f"No scene folder found under raw root {root} (splits {list(splits)}); expected "
             "<raw root>/<split>/<scene_id>/VV_dB.tif and VH_dB.tif."
         )
-    return index_scenes(refs, max_side=max_side, root=raw_root)
+    return index_scenes(scenes, max_side=max_side, root=raw_root)
 
 
 def index_scenes(
-    refs: Sequence[SceneRef], *, max_side: int = 2048, root: str | Path | None = None
+    scenes: Sequence[Scene], *, max_side: int = 2048, root: str | Path | None = None
 ) -> gpd.GeoDataFrame:
     """Index given scene folders (see :func:`build_scene_index` for the columns).
 
     Args:
-        refs: Scene folders.
+        scenes: Scene handles with a split (e.g. from
+            :func:`~xview3_pipeline.core.io.scenes.discover_scenes`).
         max_side: Longest side (pixels) of the decimated read of each scene.
         root: Store the path columns relative to this folder (the raw root); None stores
             absolute paths (scenes that are not under one raw root).
 
     Returns:
-        One row per scene, in the order of ``refs``.
+        One row per scene, in the order of ``scenes``.
     """
     root_path = Path(root) if root is not None else None
     records: list[dict[str, Any]] = []
     geometries = []
-    for i, ref in enumerate(refs, start=1):
-        info = read_scene_info(ref, max_side=max_side)
+    for i, scene in enumerate(scenes, start=1):
+        info = read_scene_info(scene, max_side=max_side)
         records.append(_record(info, root_path))
         geometries.append(info.footprint)
         logger.info(
             "Indexed scene %d/%d: %s/%s (%dx%d px, nodata %.1f%%, decimation %d).",
             i,
-            len(refs),
-            ref.split,
-            ref.scene_id,
-            info.height,
-            info.width,
+            len(scenes),
+            scene.split,
+            scene.scene_id,
+            info.scene.height,
+            info.scene.width,
             100.0 * info.nodata_fraction,
             info.decimation,
         )

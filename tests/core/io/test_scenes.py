@@ -25,11 +25,14 @@ from xview3_pipeline.core.errors import (
 )
 from xview3_pipeline.core.io import scenes
 from xview3_pipeline.core.io.layout import resolve_scene_paths
-from xview3_pipeline.core.io.scenes import SceneRef, discover_scenes, read_scene_info
+from xview3_pipeline.core.io.scene import Scene
+from xview3_pipeline.core.io.scenes import discover_scenes, read_scene_info
 
 
-def _ref(root: Path, split: str, scene_id: str) -> SceneRef:
-    return SceneRef(scene_id=scene_id, split=split, scene_dir=root / split / scene_id)
+def _ref(root: Path, split: str, scene_id: str) -> Scene:
+    """The discovered scene ``split/scene_id`` of ``root``; a located one when not a folder."""
+    found = {s.scene_id: s for s in discover_scenes(root, splits=(split,))}
+    return found.get(scene_id) or Scene.locate(root / split / scene_id, split=split)
 
 
 # --- discovery --------------------------------------------------------------------------
@@ -80,6 +83,42 @@ def test_discover_unknown_split(tmp_path):
         discover_scenes(tmp_path, splits=("test",))
 
 
+def test_discover_locates_scenes_without_opening_rasters(tmp_path):
+    good = write_scene(tmp_path, "train", "goodt", height=48, width=64, shoreline=True)
+    junk = write_scene(tmp_path, "train", "junkt", ancillary=())
+    (junk.scene_dir / VH_FILE).write_bytes(b"not a tiff" * 10)
+    (junk.scene_dir / VV_FILE).unlink()
+    found, broken = discover_scenes(tmp_path)  # a corrupt or missing raster is not read here
+    assert found.shape is None and found.split == "train"
+    assert found.shoreline_path == tmp_path / "shoreline" / "train" / "goodt_shoreline.npy"
+    assert (found.height, found.width) == (48, 64)  # read lazily from the VH header
+    assert found == Scene.from_folder(
+        good.scene_dir, shoreline_path=found.shoreline_path, split="train"
+    )
+    assert broken.shoreline_path is None and broken.vv_path == junk.scene_dir / VV_FILE
+    with pytest.raises(FileNotFoundError, match=re.escape(f"{junk.scene_dir} lacks ['VV_dB.tif']")):
+        broken.checked()
+    assert found.checked().shape == (48, 64)
+
+
+def test_discover_prediction_scenes_flat_folder_and_shorelines(tmp_path):
+    write_scene(tmp_path / "split", "public", "onep", shoreline=True)
+    flat = tmp_path / "flat"
+    write_scene(tmp_path, "flat", "flatp")  # tmp_path/flat/flatp: a flat folder of scenes
+    (flat / "notes").mkdir()  # no rasters: skipped
+    (flat / "shoreline").mkdir()
+    (flat / "shoreline" / "flatp_shoreline.npy").write_bytes(b"")
+    (only,) = scenes.discover_prediction_scenes(flat)
+    assert (only.scene_id, only.split) == ("flatp", "public")
+    assert only.shoreline_path == flat / "shoreline" / "flatp_shoreline.npy"
+    (split_scene,) = scenes.discover_prediction_scenes(tmp_path / "split")
+    assert split_scene.shoreline_path == (
+        tmp_path / "split" / "shoreline" / "public" / "onep_shoreline.npy"
+    )
+    with pytest.raises(DatasetLayoutError, match="No scene under"):
+        scenes.discover_prediction_scenes(flat / "notes")
+
+
 # --- read_scene_info: happy paths -------------------------------------------------------
 
 
@@ -87,7 +126,8 @@ def test_scene_info_exact_on_small_scene(tmp_path):
     scene = write_scene(tmp_path, "train", "s1t", height=48, width=64, triangle=20, shoreline=True)
     info = read_scene_info(_ref(tmp_path, "train", "s1t"))
 
-    assert (info.width, info.height, info.decimation, info.decimated_shape) == (64, 48, 1, (48, 64))
+    shape = (info.scene.width, info.scene.height, info.decimation, info.decimated_shape)
+    assert shape == (64, 48, 1, (48, 64))
     assert info.crs == "EPSG:32631"
     assert info.transform == (10.0, 0.0, ORIGIN[0], 0.0, -10.0, ORIGIN[1])
     assert info.pixel_size_m == pytest.approx(10.0)
@@ -122,7 +162,7 @@ def test_scene_info_exact_on_small_scene(tmp_path):
 
     assert info.ancillary_missing == ()
     assert set(info.ancillary_present) == set(ANCILLARY_FILES)
-    assert info.shoreline_path == tmp_path / "shoreline" / "train" / "s1t_shoreline.npy"
+    assert info.scene.shoreline_path == tmp_path / "shoreline" / "train" / "s1t_shoreline.npy"
 
 
 def test_scene_info_decimated_read_is_bounded(tmp_path, monkeypatch):
@@ -142,7 +182,7 @@ def test_scene_info_decimated_read_is_bounded(tmp_path, monkeypatch):
     assert info.decimated_shape == (40, 60)
     assert shapes == [(40, 60), (40, 60)]
     assert max(max(s) for s in shapes) <= 64
-    assert (info.width, info.height) == (300, 200)
+    assert (info.scene.width, info.scene.height) == (300, 200)
     valid = scene.valid
     assert info.vv.mean == pytest.approx(scene.vv[valid].mean(), abs=0.5)
     assert info.vh.std == pytest.approx(scene.vh[valid].std(), rel=0.15)
@@ -163,7 +203,7 @@ def test_scene_info_own_nodata_and_nonfinite_are_invalid(tmp_path):
     assert info.nodata_fraction == pytest.approx(15 / vv.size)
     assert math.isfinite(info.vv.mean)
     assert set(info.ancillary_missing) == set(ANCILLARY_FILES)
-    assert info.shoreline_path is None
+    assert info.scene.shoreline_path is None
 
 
 def test_scene_info_all_nodata_gives_empty_footprint_and_warning(tmp_path, caplog):
@@ -266,9 +306,8 @@ def test_scene_info_no_crs(tmp_path):
 
 
 def test_scene_info_rejects_unsafe_ref(tmp_path):
-    ref = SceneRef(scene_id="../evil", split="train", scene_dir=tmp_path / "train" / "x")
     with pytest.raises(InvalidSceneIdError):
-        read_scene_info(ref)
+        Scene.locate(tmp_path / "train" / "x", scene_id="../evil", split="train")
 
 
 # --- scene index ------------------------------------------------------------------------

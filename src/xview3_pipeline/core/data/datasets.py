@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
-from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -35,10 +35,13 @@ from torch.utils.data import Dataset
 from xview3_pipeline.core.data.augmentations import SarAugmentation, build_augmentations
 from xview3_pipeline.core.data.normalization import Normalization, build_normalization
 from xview3_pipeline.core.data.sampler import BalancedCropSampler, SamplerConfig, SceneEntry
-from xview3_pipeline.core.data.scene_reader import (
-    MultiSceneReader,
-    contours_to_points,
-    load_shoreline_points,
+from xview3_pipeline.core.data.scene_reader import MultiSceneReader
+from xview3_pipeline.core.data.scene_tables import (
+    ShorelineSource,
+    check_scene_table,
+    fold_scenes,
+    objects_by_scene,
+    shoreline_points_by_scene,
 )
 from xview3_pipeline.core.encoding import labels_to_objects
 from xview3_pipeline.core.types import EncodedTargets, ObjectLabels
@@ -56,10 +59,6 @@ logger = logging.getLogger(__name__)
 
 #: Target map keys of every item, in :class:`EncodedTargets` order.
 TARGET_KEYS: tuple[str, ...] = EncodedTargets._fields
-#: Columns the scene table must have.
-_SCENE_COLUMNS = ("scene_id", "vh_path", "vv_path", "width", "height")
-
-ShorelineSource = Mapping[str, Any] | Callable[[str], np.ndarray] | None
 
 
 @runtime_checkable
@@ -74,99 +73,6 @@ class TargetEncoder(Protocol):
     def encode(self, objects: ObjectLabels, image_shape: tuple[int, int]) -> EncodedTargets:
         """``(C, ceil(H/s), ceil(W/s))`` targets of objects on an ``(H, W)`` image."""
         ...
-
-
-def objects_by_scene(
-    labels: pd.DataFrame,
-    scene_ids: list[str],
-    to_objects: Callable[[pd.DataFrame], ObjectLabels] = labels_to_objects,
-) -> dict[str, ObjectLabels]:
-    """Split a labels table into per-scene objects.
-
-    Args:
-        labels: Validated label rows (``scene_id`` plus the columns ``to_objects`` needs).
-        scene_ids: Scenes to return (scenes without rows get no objects).
-        to_objects: Conversion of one scene's rows (default: the coder's
-            ``labels_to_objects``).
-
-    Returns:
-        ``scene_id`` → objects with centres ``(x, y) = (column, row)`` in scene pixels.
-    """
-    out = dict.fromkeys(scene_ids, ObjectLabels.empty())
-    if len(labels):
-        wanted = labels[labels["scene_id"].isin(scene_ids)]
-        for scene_id, rows in wanted.groupby("scene_id", sort=False, observed=True):
-            out[str(scene_id)] = to_objects(rows)
-    return out
-
-
-def fold_scenes(
-    scene_index: pd.DataFrame,
-    fold_table: pd.DataFrame,
-    fold: int,
-    subset: Literal["train", "valid", "holdout"] = "train",
-) -> pd.DataFrame:
-    """Scenes of one fold with their sample weights.
-
-    Args:
-        scene_index: ``scene_id``, ``vh_path``, ``vv_path``, ``width``, ``height``, ...
-        fold_table: ``scene_id``, ``fold`` (−1 holdout) and ``sample_weight``.
-        fold: The fold ``k``.
-        subset: ``"train"`` (``fold >= 0``, ``fold != k``, ``sample_weight > 0``),
-            ``"valid"`` (``fold == k``) or ``"holdout"`` (``fold == -1``).
-
-    Returns:
-        The matching rows of ``scene_index`` with ``fold`` and ``sample_weight`` added.
-
-    Raises:
-        ValueError: On an unknown subset or missing columns.
-    """
-    needed = {"scene_id", "fold", "sample_weight"}
-    if not needed <= set(fold_table.columns):
-        raise ValueError(f"fold_table lacks columns {sorted(needed - set(fold_table.columns))}.")
-    folds = fold_table[["scene_id", "fold", "sample_weight"]]
-    table = scene_index.drop(columns=["fold", "sample_weight"], errors="ignore").merge(
-        folds, on="scene_id", how="inner"
-    )
-    if subset == "train":
-        keep = (table["fold"] >= 0) & (table["fold"] != fold) & (table["sample_weight"] > 0)
-    elif subset == "valid":
-        keep = table["fold"] == fold
-    elif subset == "holdout":
-        keep = table["fold"] == -1
-    else:
-        raise ValueError(f"Unknown subset {subset!r}; expected 'train', 'valid' or 'holdout'.")
-    return table[keep].reset_index(drop=True)
-
-
-def _check_scenes(scenes: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in _SCENE_COLUMNS if c not in scenes.columns]
-    if missing:
-        raise ValueError(f"Scene table lacks columns {missing}; expected {list(_SCENE_COLUMNS)}.")
-    if len(scenes) == 0:
-        raise ValueError("Scene table is empty.")
-    if scenes["scene_id"].duplicated().any():
-        dup = scenes.loc[scenes["scene_id"].duplicated(), "scene_id"].tolist()
-        raise ValueError(f"Scene table has duplicate scene ids {dup[:5]}.")
-    table = scenes.reset_index(drop=True).copy()
-    if "sample_weight" not in table.columns:
-        table["sample_weight"] = 1.0
-    table["sample_weight"] = table["sample_weight"].astype(float)
-    return table
-
-
-def _shoreline_points(scenes: pd.DataFrame, shorelines: ShorelineSource) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for row in scenes.itertuples(index=False):
-        scene_id = str(row.scene_id)
-        if shorelines is None:
-            path = getattr(row, "shoreline_path", None)
-            out[scene_id] = load_shoreline_points(path if isinstance(path, str) and path else None)
-        elif isinstance(shorelines, Mapping):
-            out[scene_id] = contours_to_points(shorelines.get(scene_id))
-        else:
-            out[scene_id] = contours_to_points(shorelines(scene_id))
-    return out
 
 
 class _CircleNetDatasetBase(Dataset[dict[str, Any]]):
@@ -184,7 +90,7 @@ class _CircleNetDatasetBase(Dataset[dict[str, Any]]):
         max_open_scenes: int,
         to_objects: Callable[[pd.DataFrame], ObjectLabels],
     ) -> None:
-        self.scenes = _check_scenes(scenes)
+        self.scenes = check_scene_table(scenes)
         self.coder = coder
         stride = int(coder.stride)
         if margin < 0 or margin % stride:
@@ -347,7 +253,7 @@ class CircleNetCropDataset(_CircleNetDatasetBase):
         self.length = int(length)
         self.seed = int(seed)
         if not isinstance(sampler, BalancedCropSampler):
-            points = _shoreline_points(self.scenes, shorelines)
+            points = shoreline_points_by_scene(self.scenes, shorelines)
             entries = [
                 SceneEntry(
                     scene_id=str(r.scene_id),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,14 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from shapely.geometry import MultiPolygon, Polygon
 
-from xview3_pipeline.core.constants import ANCILLARY_FILES, NODATA, SPLITS, VH_FILE, VV_FILE
+from xview3_pipeline.core.constants import (
+    ANCILLARY_FILES,
+    NODATA,
+    SHORELINE_DIR,
+    SPLITS,
+    VH_FILE,
+    VV_FILE,
+)
 from xview3_pipeline.core.errors import (
     DatasetLayoutError,
     RasterReadError,
@@ -38,7 +45,9 @@ from xview3_pipeline.core.errors import (
     SceneNotFoundError,
 )
 from xview3_pipeline.core.io import layout
+from xview3_pipeline.core.io.ancillary import find_shoreline_file
 from xview3_pipeline.core.io.footprint import footprint_in_crs, metric_summary, to_wgs84
+from xview3_pipeline.core.io.scene import Scene
 
 logger = logging.getLogger(__name__)
 
@@ -50,36 +59,6 @@ _EXPECTED_LAYOUT = (
 
 class _RawRootNotFoundError(DatasetLayoutError, FileNotFoundError):
     """The raw root does not exist (both a layout error and a missing file)."""
-
-
-@dataclass(frozen=True)
-class SceneRef:
-    """Where one scene lives on disk.
-
-    Attributes:
-        scene_id: Plain scene identifier (the folder name).
-        split: ``"train"``, ``"validation"`` or ``"public"``.
-        scene_dir: Scene folder ``<raw root>/<split>/<scene_id>``.
-    """
-
-    scene_id: str
-    split: str
-    scene_dir: Path
-
-    @property
-    def raw_root(self) -> Path:
-        """The raw root that holds the scene (two levels above the scene folder)."""
-        return self.scene_dir.parent.parent
-
-    @property
-    def vv_path(self) -> Path:
-        """Path of the VV raster."""
-        return self.scene_dir / VV_FILE
-
-    @property
-    def vh_path(self) -> Path:
-        """Path of the VH raster."""
-        return self.scene_dir / VH_FILE
 
 
 @dataclass(frozen=True)
@@ -102,17 +81,12 @@ class ChannelStats:
 
 
 @dataclass(frozen=True)
-class SceneInfo:
-    """Summary of one scene, computed from a bounded decimated read.
+class SceneSummary:
+    """Statistics of one scene, computed from a bounded decimated read, with its handle.
 
     Attributes:
-        scene_id: Scene identifier.
-        split: Split of the scene.
-        scene_dir: Scene folder.
-        vv_path: VV raster path.
-        vh_path: VH raster path.
-        width: Full-resolution width (pixels, columns).
-        height: Full-resolution height (pixels, rows).
+        scene: The scene (paths, split, shoreline file), with its full-resolution
+            ``shape`` ``(height, width)`` in pixels set.
         crs: CRS of the SAR rasters (``CRS.to_string()``, e.g. ``"EPSG:32631"``).
         transform: Full-resolution affine transform ``(a, b, c, d, e, f)`` in CRS units.
         pixel_size_m: Mean of the pixel width and height in metres.
@@ -127,18 +101,11 @@ class SceneInfo:
         footprint_area_km2: Footprint area in km² (computed in the scene CRS).
         ancillary_present: Keys of ``ANCILLARY_FILES`` whose file exists.
         ancillary_missing: Keys of ``ANCILLARY_FILES`` whose file is absent.
-        shoreline_path: Shoreline ``.npy`` file of the scene, or None if absent.
         decimation: Integer decimation factor of the read (1 = full resolution).
         decimated_shape: Shape ``(rows, cols)`` of the decimated read.
     """
 
-    scene_id: str
-    split: str
-    scene_dir: Path
-    vv_path: Path
-    vh_path: Path
-    width: int
-    height: int
+    scene: Scene
     crs: str
     transform: tuple[float, float, float, float, float, float]
     pixel_size_m: float
@@ -151,23 +118,25 @@ class SceneInfo:
     footprint_area_km2: float
     ancillary_present: tuple[str, ...]
     ancillary_missing: tuple[str, ...]
-    shoreline_path: Path | None
     decimation: int
     decimated_shape: tuple[int, int]
 
 
-def discover_scenes(raw_root: str | Path, splits: Iterable[str] = SPLITS) -> list[SceneRef]:
-    """List the scene folders of a raw root.
+def discover_scenes(raw_root: str | Path, splits: Iterable[str] = SPLITS) -> list[Scene]:
+    """List the scene folders of a raw root, without opening their rasters.
 
     Split folders that do not exist are skipped. Every folder inside a split folder must be
-    named by a plain scene id; regular files there are ignored.
+    named by a plain scene id; regular files there are ignored. Each scene's shoreline file
+    is ``<raw root>/shoreline/<split>/<scene_id>_shoreline.npy`` when it exists. Whether the
+    SAR rasters exist and can be read is checked by :func:`read_scene_info` (or
+    :meth:`Scene.checked`), one scene at a time.
 
     Args:
         raw_root: Root of the xView3 layout.
         splits: Splits to look into (each one of ``SPLITS``).
 
     Returns:
-        Scene references sorted by split (in the order of ``splits``) then by scene id.
+        Scene handles (size read lazily) sorted by split (in the order of ``splits``) then by scene id.
 
     Raises:
         FileNotFoundError: If ``raw_root`` does not exist (the error is also a
@@ -181,7 +150,7 @@ def discover_scenes(raw_root: str | Path, splits: Iterable[str] = SPLITS) -> lis
         raise _RawRootNotFoundError(f"Raw root {root} does not exist; {_EXPECTED_LAYOUT}.")
     if not root.is_dir():
         raise DatasetLayoutError(f"Raw root {root} is not a folder; {_EXPECTED_LAYOUT}.")
-    refs: list[SceneRef] = []
+    located: list[Scene] = []
     for split in dict.fromkeys(splits):
         layout.validate_split(split)
         split_dir = root / split
@@ -190,16 +159,19 @@ def discover_scenes(raw_root: str | Path, splits: Iterable[str] = SPLITS) -> lis
             continue
         if not split_dir.is_dir():
             raise DatasetLayoutError(f"{split_dir} is not a folder; {_EXPECTED_LAYOUT}.")
-        found: list[SceneRef] = []
+        found: list[Scene] = []
         for entry in split_dir.iterdir():
             if not entry.is_dir():
                 continue
             scene_id = layout.validate_scene_id(entry.name, where=f"scene folder {entry}")
-            found.append(SceneRef(scene_id=scene_id, split=split, scene_dir=entry))
-        found.sort(key=lambda ref: ref.scene_id)
-        refs.extend(found)
-    logger.debug("Found %d scene folders under %s.", len(refs), root)
-    return refs
+            shore = layout.shoreline_file(root, split, scene_id)
+            found.append(
+                Scene.locate(entry, split=split, shoreline_path=shore if shore.is_file() else None)
+            )
+        found.sort(key=lambda scene: scene.scene_id)
+        located.extend(found)
+    logger.debug("Found %d scene folders under %s.", len(located), root)
+    return located
 
 
 def _decimated_shape(width: int, height: int, max_side: int) -> tuple[int, tuple[int, int]]:
@@ -278,41 +250,44 @@ def _channel_stats(values: np.ndarray, valid: np.ndarray) -> ChannelStats:
     )
 
 
-def read_scene_info(ref: SceneRef, *, max_side: int = 2048) -> SceneInfo:
+def _check_files(scene: Scene) -> None:
+    """Raise ``SceneNotFoundError`` naming the folder when it or a SAR raster is missing."""
+    if not scene.scene_dir.is_dir():
+        raise SceneNotFoundError(
+            f"Scene folder {scene.scene_dir} does not exist; {_EXPECTED_LAYOUT}."
+        )
+    missing = [p.name for p in (scene.vv_path, scene.vh_path) if not p.is_file()]
+    if missing:
+        raise SceneNotFoundError(
+            f"Scene folder without SAR files: {scene.scene_dir} lacks {', '.join(missing)}; "
+            f"expected both {VV_FILE} and {VH_FILE}."
+        )
+
+
+def read_scene_info(scene: Scene, *, max_side: int = 2048) -> SceneSummary:
     """Summarise one scene from a decimated read of its VV and VH rasters.
 
     Args:
-        ref: The scene to read.
+        scene: The scene to read (e.g. from :func:`discover_scenes`); it needs a split.
         max_side: Longest side (pixels) of the decimated read; a scene whose longer side is
             at most ``max_side`` is read at full resolution (exact statistics).
 
     Returns:
-        The scene summary (see :class:`SceneInfo`).
+        The scene summary (see :class:`SceneSummary`), whose ``scene`` has its size set.
 
     Raises:
         SceneNotFoundError: If the scene folder, ``VV_dB.tif`` or ``VH_dB.tif`` is missing.
         RasterReadError: If a SAR raster cannot be opened or read (names the file).
         SceneGeometryError: If a raster has no CRS, or VV and VH differ in shape, transform
             or CRS (names both files and both values).
-        InvalidSceneIdError: If ``ref.scene_id`` is not a plain identifier.
-        ValueError: If ``max_side`` < 1 or the split is unknown.
+        ValueError: If ``max_side`` < 1 or the split is unknown or missing.
     """
     if max_side < 1:
         raise ValueError(f"max_side must be a positive number of pixels, got {max_side}.")
-    layout.validate_scene_id(ref.scene_id, where=f"scene folder {ref.scene_dir}")
-    layout.validate_split(ref.split)
-    if not ref.scene_dir.is_dir():
-        raise SceneNotFoundError(
-            f"Scene folder {ref.scene_dir} does not exist; {_EXPECTED_LAYOUT}."
-        )
-    missing = [p.name for p in (ref.vv_path, ref.vh_path) if not p.is_file()]
-    if missing:
-        raise SceneNotFoundError(
-            f"Scene folder without SAR files: {ref.scene_dir} lacks {', '.join(missing)}; "
-            f"expected both {VV_FILE} and {VH_FILE}."
-        )
+    layout.validate_split(str(scene.split))
+    _check_files(scene)
 
-    with _open_checked(ref.vv_path) as vv_src, _open_checked(ref.vh_path) as vh_src:
+    with _open_checked(scene.vv_path) as vv_src, _open_checked(scene.vh_path) as vh_src:
         _check_geometry(vv_src, vh_src)
         width, height = vv_src.width, vv_src.height
         crs: CRS = vv_src.crs
@@ -335,8 +310,8 @@ def read_scene_info(ref: SceneRef, *, max_side: int = 2048) -> SceneInfo:
     if footprint_crs.is_empty:
         logger.warning(
             "Scene %s (%s) has no pixel valid in both VV and VH: empty footprint, NaN statistics.",
-            ref.scene_id,
-            ref.scene_dir,
+            scene.scene_id,
+            scene.scene_dir,
         )
     footprint = to_wgs84(footprint_crs, crs)
     pixel_size_m, area_km2, lon, lat = metric_summary(
@@ -347,19 +322,9 @@ def read_scene_info(ref: SceneRef, *, max_side: int = 2048) -> SceneInfo:
         footprint_crs=footprint_crs,
         footprint_wgs84=footprint,
     )
-
-    present = tuple(k for k, name in ANCILLARY_FILES.items() if (ref.scene_dir / name).is_file())
-    absent = tuple(k for k in ANCILLARY_FILES if k not in present)
-    shore = layout.shoreline_file(ref.raw_root, ref.split, ref.scene_id)
-
-    return SceneInfo(
-        scene_id=ref.scene_id,
-        split=ref.split,
-        scene_dir=ref.scene_dir,
-        vv_path=ref.vv_path,
-        vh_path=ref.vh_path,
-        width=int(width),
-        height=int(height),
+    present = tuple(k for k, name in ANCILLARY_FILES.items() if (scene.scene_dir / name).is_file())
+    return SceneSummary(
+        scene=replace(scene, shape=(int(height), int(width))),
         crs=crs.to_string(),
         transform=(
             float(transform.a),
@@ -378,26 +343,26 @@ def read_scene_info(ref: SceneRef, *, max_side: int = 2048) -> SceneInfo:
         centroid_lat=lat,
         footprint_area_km2=area_km2,
         ancillary_present=present,
-        ancillary_missing=absent,
-        shoreline_path=shore if shore.is_file() else None,
+        ancillary_missing=tuple(k for k in ANCILLARY_FILES if k not in present),
         decimation=decimation,
         decimated_shape=out_shape,
     )
 
 
-def discover_prediction_scenes(root: str | Path) -> list[SceneRef]:
+def discover_prediction_scenes(root: str | Path) -> list[Scene]:
     """Scene folders of a folder of new scenes: the xView3 split layout or a flat folder.
 
     With ``train/``, ``validation/`` or ``public/`` sub-folders the split layout is read
     (:func:`discover_scenes`); otherwise every sub-folder that holds ``VV_dB.tif`` and
     ``VH_dB.tif`` is a scene (reported as split ``public``; other sub-folders are skipped
-    with a log line).
+    with a log line). Each scene's shoreline file is looked up in ``<root>/shoreline/`` and
+    its split sub-folders; no raster is opened.
 
     Args:
         root: The folder.
 
     Returns:
-        Scene references, sorted.
+        Scene handles (size read lazily), sorted.
 
     Raises:
         FileNotFoundError: If ``root`` does not exist.
@@ -408,18 +373,23 @@ def discover_prediction_scenes(root: str | Path) -> list[SceneRef]:
     if not base.is_dir():
         raise _RawRootNotFoundError(f"Prediction folder {base} does not exist or is not a folder.")
     if any((base / split).is_dir() for split in SPLITS):
-        refs = discover_scenes(base)
+        located = discover_scenes(base)
     else:
-        refs = []
+        located = []
         for entry in sorted(p for p in base.iterdir() if p.is_dir()):
             if not ((entry / VV_FILE).is_file() and (entry / VH_FILE).is_file()):
                 logger.info("Skipping %s: no %s and %s in it.", entry, VV_FILE, VH_FILE)
                 continue
             scene_id = layout.validate_scene_id(entry.name, where=f"scene folder {entry}")
-            refs.append(SceneRef(scene_id=scene_id, split="public", scene_dir=entry))
-    if not refs:
+            located.append(Scene.locate(entry, scene_id=scene_id, split="public"))
+    if not located:
         raise DatasetLayoutError(
             f"No scene under {base}: expected <dir>/<split>/<scene_id>/ or <dir>/<scene_id>/ "
             f"folders with {VV_FILE} and {VH_FILE}."
         )
-    return refs
+    shore_root = base / SHORELINE_DIR
+    if shore_root.is_dir():
+        located = [
+            replace(s, shoreline_path=find_shoreline_file(shore_root, s.scene_id)) for s in located
+        ]
+    return located

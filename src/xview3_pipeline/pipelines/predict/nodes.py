@@ -5,16 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
-from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS, SHORELINE_DIR
+from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS
 from xview3_pipeline.core.detection import Detector, Scene, empty_candidates
-from xview3_pipeline.core.io.ancillary import find_shoreline_file
-from xview3_pipeline.core.io.scenes import SceneRef, discover_prediction_scenes
+from xview3_pipeline.core.io.scenes import discover_prediction_scenes
 from xview3_pipeline.core.submission import (
     detections_layer,
     official_submission,
@@ -31,16 +29,9 @@ from xview3_pipeline.pipelines.evaluation.nodes import detect_scene
 logger = logging.getLogger(__name__)
 
 
-def _scene(ref: SceneRef, shore_root: Path) -> Scene:
-    shoreline = find_shoreline_file(shore_root, ref.scene_id) if shore_root.is_dir() else None
-    return Scene.from_folder(
-        ref.scene_dir, scene_id=ref.scene_id, shoreline_path=shoreline, split=ref.split
-    )
-
-
-def _detect_folder_scene(detector: Detector, ref: SceneRef, shore_root: Path) -> pd.DataFrame:
-    """Open one scene of the folder and detect; both are isolated per scene."""
-    return detect_scene(detector, _scene(ref, shore_root))
+def _detect_folder_scene(detector: Detector, scene: Scene) -> pd.DataFrame:
+    """Check one scene of the folder and detect; both are isolated per scene."""
+    return detect_scene(detector, scene.checked())
 
 
 def _thresholds(thresholds: Mapping[str, Any] | None, detector: str) -> dict[str, Any]:
@@ -95,17 +86,16 @@ def predict_folder(
             "starts, from the command line (kedro run --params predict.detector=...), "
             "conf/<env>/parameters*.yml or KEDRO_ENV, not from KedroSession runtime_params."
         )
-    refs = discover_prediction_scenes(predict_root)
-    shore_root = Path(predict_root) / SHORELINE_DIR
+    scenes = discover_prediction_scenes(predict_root)
     fingerprint = detector.fingerprint()
     jobs = [
         SceneJob(
-            r.scene_id,
+            scene.scene_id,
             fingerprint,
-            str(r.scene_dir),
-            partial(_detect_folder_scene, detector, r, shore_root),
+            str(scene.scene_dir),
+            partial(_detect_folder_scene, detector, scene),
         )
-        for r in refs
+        for scene in scenes
     ]
     frames: list[pd.DataFrame] = []
     failures: list[SceneFailure] = []
@@ -121,7 +111,7 @@ def predict_folder(
         "predict (%s): %d detection(s) in %d scene(s), %d failed.",
         detector.name,
         len(detections),
-        len(refs) - len(failures),
+        len(scenes) - len(failures),
         len(failures),
     )
     return official_submission(detections), detections_layer(detections), failures_frame(failures)
