@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import PurePosixPath
-from typing import Any
 
-import fsspec
 import pandas as pd
-from kedro.io.core import AbstractDataset, get_filepath_str, get_protocol_and_path
+from kedro.io.core import get_filepath_str
+
+from xview3_pipeline.datasets.optional_csv import OptionalCSVDataset
 
 
-class SkipEmptyCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
+class SkipEmptyCSVDataset(OptionalCSVDataset):
     """A CSV file written only when the table has rows.
 
     Some outputs exist only in some configurations: the comparison of the tuning methods
@@ -23,46 +22,12 @@ class SkipEmptyCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
     A table with rows is written to a temporary name in the same folder and renamed into
     place, so a reader never sees a half-written file.
 
-    Args:
-        filepath: Path of the CSV.
-        columns: Columns of the empty frame returned when the file does not exist.
-        load_args: Passed to ``pandas.read_csv``.
-        save_args: Passed to ``DataFrame.to_csv`` (``index=False`` by default).
-        metadata: Free-form metadata shown by kedro-viz.
+    Arguments, loading and description are those of :class:`OptionalCSVDataset`.
     """
-
-    def __init__(
-        self,
-        *,
-        filepath: str,
-        columns: list[str] | None = None,
-        load_args: dict[str, Any] | None = None,
-        save_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        protocol, path = get_protocol_and_path(filepath)
-        self._protocol = protocol
-        self._filepath = PurePosixPath(path)
-        self._fs = fsspec.filesystem(protocol)
-        self._columns = list(columns or [])
-        self._load_args = dict(load_args or {})
-        self._save_args = {"index": False} | dict(save_args or {})
-        self.metadata = metadata
-
-    def _path(self) -> str:
-        return get_filepath_str(self._filepath, self._protocol)
-
-    def load(self) -> pd.DataFrame:
-        """The table, or an empty frame with ``columns`` when no file was written."""
-        path = self._path()
-        if not self._fs.exists(path):
-            return pd.DataFrame(columns=self._columns)
-        with self._fs.open(path, "r") as f:
-            return pd.read_csv(f, **self._load_args)
 
     def save(self, data: pd.DataFrame) -> None:
         """Write the table, or remove an earlier file when the table has no rows."""
-        path = self._path()
+        path = get_filepath_str(self._filepath, self._protocol)
         if data.empty:
             if self._fs.exists(path):
                 self._fs.rm(path)
@@ -76,9 +41,3 @@ class SkipEmptyCSVDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         finally:
             if self._fs.exists(temporary):
                 self._fs.rm(temporary)
-
-    def _exists(self) -> bool:
-        return self._fs.exists(self._path())
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": self._filepath, "protocol": self._protocol, "columns": self._columns}
