@@ -56,6 +56,11 @@ class LabelNoiseConfig:
         return cfg
 
 
+#: Largest ratio of the longer to the shorter scene side. The swath is a rectangle tilted by
+#: 8-13 degrees inside the scene; at a ratio of 3 it still covers about a third of it.
+MAX_ASPECT_RATIO = 3.0
+
+
 def _default_noise() -> dict[str, LabelNoiseConfig]:
     return {
         "validation": LabelNoiseConfig(),
@@ -91,8 +96,11 @@ class SyntheticConfig:
             open-sea location when ``n_locations >= 2``).
         revisit_splits: Split of each revisit of a location, in acquisition order; its
             length is the number of revisits per location.
-        height: Scene height in pixels (10 m).
-        width: Scene width in pixels (10 m).
+        height: Scene height in pixels (10 m), rows; a real IW GRD scene is about
+            24,400 rows by 29,400 columns (any size is written band by band, with memory
+            independent of the height).
+        width: Scene width in pixels (10 m), columns; at most
+            :data:`MAX_ASPECT_RATIO` times the height and at least its inverse.
         objects_per_scene: Mean number of objects in a scene of open sea (Poisson); the
             number scales with the share of valid sea pixels.
         fishing_share: Share of fishing vessels among vessels.
@@ -170,6 +178,12 @@ class SyntheticConfig:
         if min(self.height, self.width) < 64:
             raise ValueError(
                 f"Scenes must be at least 64 x 64 pixels, got {self.height} x {self.width}."
+            )
+        if max(self.height, self.width) > MAX_ASPECT_RATIO * min(self.height, self.width):
+            raise ValueError(
+                f"height={self.height} and width={self.width}: the longer side may be at most "
+                f"{MAX_ASPECT_RATIO:g} times the shorter one (the swath, tilted by up to 13 "
+                "degrees, must fit inside the scene)."
             )
         for name in ("coastal_fraction", "fishing_share", "non_vessel_share"):
             value = getattr(self, name)

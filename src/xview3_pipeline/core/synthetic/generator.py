@@ -115,7 +115,10 @@ def generate_dataset(config: SyntheticConfig, root: str | Path) -> GeneratedData
 
     Raises:
         DatasetLayoutError: If ``root`` exists, is not empty and was not generated.
+        ValueError: If the configuration is out of range (see
+            :meth:`SyntheticConfig.validate`).
     """
+    config.validate()
     root = Path(root)
     _check_target(root)
     root.parent.mkdir(parents=True, exist_ok=True)
