@@ -11,6 +11,8 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 import pytest
+import rasterio
+import rasterio.env
 from affine import Affine
 
 from tests.core.rasters import ORIGIN, write_raster, write_scene
@@ -189,6 +191,22 @@ def test_scene_info_decimated_read_is_bounded(tmp_path, monkeypatch):
     assert info.nodata_fraction == pytest.approx(1.0 - valid.mean(), abs=0.03)
     assert info.footprint_area_km2 == pytest.approx(valid.sum() * 100 / 1e6, rel=0.05)
     assert info.pixel_size_m == pytest.approx(10.0)
+
+
+def test_scene_info_reads_under_a_bounded_gdal_cache(tmp_path, monkeypatch):
+    """Decimated reads decode every block of a file without overviews; GDAL keeps few."""
+    write_scene(tmp_path, "train", "cachet", height=200, width=300, triangle=120)
+    caches: list[str] = []
+    real_read = scenes._read_decimated
+
+    def spy(src, out_shape):
+        caches.append(str(rasterio.env.getenv().get("GDAL_CACHEMAX")))
+        return real_read(src, out_shape)
+
+    monkeypatch.setattr(scenes, "_read_decimated", spy)
+    read_scene_info(_ref(tmp_path, "train", "cachet"), max_side=64)
+    assert caches == [str(scenes.GDAL_CACHE_MB)] * 2
+    assert scenes.GDAL_CACHE_MB <= 256
 
 
 def test_scene_info_own_nodata_and_nonfinite_are_invalid(tmp_path):

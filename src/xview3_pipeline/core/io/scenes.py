@@ -7,7 +7,10 @@ Memory bound: :func:`read_scene_info` never reads a full-resolution scene. Each 
 read once, decimated by rasterio/GDAL (``out_shape``, nearest neighbour) so that its longer side
 is at most ``max_side`` pixels; the largest arrays held are a few arrays of at most
 ``max_side ** 2`` elements (about 16 MiB each for float32 at the default ``max_side=2048``),
-whatever the size of the scene on disk. For scenes not larger than ``max_side`` the read is at
+whatever the size of the scene on disk. The reads run under a GDAL block cache of
+:data:`GDAL_CACHE_MB`: a decimated read of a raster without overviews (the real xView3 files)
+decodes every block of the scene, and GDAL's default cache (5 % of RAM) would keep them all.
+For scenes not larger than ``max_side`` the read is at
 full resolution and every statistic is exact; otherwise statistics, the nodata fraction and the
 footprint are computed on the decimated grid.
 """
@@ -50,6 +53,9 @@ from xview3_pipeline.core.io.footprint import footprint_in_crs, metric_summary, 
 from xview3_pipeline.core.io.scene import Scene
 
 logger = logging.getLogger(__name__)
+
+#: GDAL block cache (``GDAL_CACHEMAX``, MiB) of the decimated reads of a scene.
+GDAL_CACHE_MB = 64
 
 _EXPECTED_LAYOUT = (
     "expected the xView3 layout <raw root>/<split>/<scene_id>/VV_dB.tif, VH_dB.tif "
@@ -287,7 +293,11 @@ def read_scene_info(scene: Scene, *, max_side: int = 2048) -> SceneSummary:
     layout.validate_split(str(scene.split))
     _check_files(scene)
 
-    with _open_checked(scene.vv_path) as vv_src, _open_checked(scene.vh_path) as vh_src:
+    with (
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
+        _open_checked(scene.vv_path) as vv_src,
+        _open_checked(scene.vh_path) as vh_src,
+    ):
         _check_geometry(vv_src, vh_src)
         width, height = vv_src.width, vv_src.height
         crs: CRS = vv_src.crs
