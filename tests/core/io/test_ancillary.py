@@ -9,6 +9,7 @@ import pytest
 from affine import Affine
 from rasterio.transform import array_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject
+from scipy.ndimage import distance_transform_edt
 
 from tests.core.rasters import ORIGIN, write_raster
 from xview3_pipeline.core.constants import NODATA
@@ -104,3 +105,17 @@ def test_land_raster_reprojects_another_crs(tmp_path: Path) -> None:
     agree = (land.land == reference.land).mean()
     assert agree > 0.97  # two nearest resamplings only move the coast by a cell
     assert land.land[:, 32:].all() and not land.land[6:, :27].any()
+
+
+@pytest.mark.parametrize("slab_rows", [1, 3, 8, 1000])
+@pytest.mark.parametrize(("buffer_m", "cell_m"), [(500.0, (100.0, 100.0)), (730.0, (97.3, 104.1))])
+def test_buffered_land_by_slabs_equals_one_whole_grid_transform(slab_rows, buffer_m, cell_m):
+    rng = np.random.default_rng(slab_rows)
+    land = rng.random((41, 57)) < 0.01  # sparse land: many slabs see only their halo's land
+    land[30:, 40:] = True  # and a coast
+    raster = LandRaster(land=land, cell_px=10, cell_m=cell_m)
+    expected = distance_transform_edt(~land, sampling=cell_m) <= buffer_m
+    grown = raster.buffered(buffer_m, slab_rows=slab_rows)
+    np.testing.assert_array_equal(grown.land, expected)
+    assert (grown.cell_px, grown.cell_m) == (10, cell_m)
+    assert expected.sum() > 3 * land.sum()
