@@ -8,10 +8,11 @@ import tracemalloc
 import numpy as np
 import pytest
 import rasterio
+import rasterio.env
 
 from xview3_pipeline.core import constants
 from xview3_pipeline.core.io import layout
-from xview3_pipeline.core.synthetic import SyntheticConfig, generate_dataset
+from xview3_pipeline.core.synthetic import SyntheticConfig, generate_dataset, render
 from xview3_pipeline.core.synthetic.render import build_sprites, render_band
 from xview3_pipeline.core.synthetic.scenario import plan_dataset
 
@@ -83,3 +84,20 @@ def test_too_elongated_scenes_are_rejected(tmp_path, height, width):
     with pytest.raises(ValueError, match="at most 3 times"):
         generate_dataset(SyntheticConfig(height=height, width=width), tmp_path / "raw")
     assert not (tmp_path / "raw").exists()
+
+
+def test_scenes_are_written_by_bands_under_a_bounded_gdal_cache(tmp_path, monkeypatch):
+    """Each band is at most BAND_ROWS rows; GDAL may not cache the raster while it is written."""
+    calls: list[tuple[int, int, str]] = []
+    real_render = render.render_band
+
+    def spy(plan, row_start, row_stop, sprites):
+        calls.append((row_start, row_stop, str(rasterio.env.getenv().get("GDAL_CACHEMAX"))))
+        return real_render(plan, row_start, row_stop, sprites)
+
+    monkeypatch.setattr(render, "render_band", spy)
+    config = SyntheticConfig.from_dict(ONE_SCENE | {"height": 600, "width": 200, "seed": 1})
+    generate_dataset(config, tmp_path / "raw")
+    assert [(a, b) for a, b, _ in calls] == [(0, 256), (256, 512), (512, 600)]
+    assert {cache for _, _, cache in calls} == {str(render.GDAL_CACHE_MB)}
+    assert render.GDAL_CACHE_MB <= 256

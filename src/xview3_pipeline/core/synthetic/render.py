@@ -3,9 +3,10 @@
 The SAR rasters are produced in bands of :data:`BAND_ROWS` rows. Every field (clutter,
 land, wind, incidence, swath mask) is an analytic function of the pixel position, objects
 are small precomputed sprites, and the point-spread blur reads a halo of :data:`HALO`
-rows beyond the band, so the memory used is ``O(BAND_ROWS x width)`` whatever the scene
-size and the output does not depend on it being split into bands (except for speckle,
-which is drawn per band from a seed derived from the scene and band index).
+rows beyond the band, so the memory used is ``O(BAND_ROWS x width)`` plus a bounded GDAL
+block cache (:data:`GDAL_CACHE_MB`) whatever the scene height, and the output does not depend
+on it being split into bands (except for speckle, which is drawn per band from a seed derived
+from the scene and band index).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ BAND_ROWS = 256
 #: Extra rows on each side of a band read by the point-spread blur.
 HALO = 8
 _SUPERSAMPLE = 4
+#: GDAL block cache (``GDAL_CACHEMAX``, MiB) while a scene is written.
+GDAL_CACHE_MB = 64
 
 
 @dataclass(frozen=True)
@@ -258,10 +261,16 @@ def _profile(plan: ScenePlan, height: int, width: int, transform: Affine) -> dic
 
 
 def write_sar(plan: ScenePlan, scene_dir: Path) -> None:
-    """Write ``VV_dB.tif`` and ``VH_dB.tif`` of a scene band by band (float32 dB, 10 m)."""
+    """Write ``VV_dB.tif`` and ``VH_dB.tif`` of a scene band by band (float32 dB, 10 m).
+
+    Scenes larger than 1024 px get nearest-neighbour overviews. Writing and the overview
+    pass run under a GDAL block cache of :data:`GDAL_CACHE_MB`: building overviews reads
+    the whole raster back, and GDAL's default cache (5 % of RAM) would keep it in memory.
+    """
     sprites = build_sprites(plan)
     profile = _profile(plan, plan.height, plan.width, plan.transform)
     with (
+        rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB),
         rasterio.open(scene_dir / VV_FILE, "w", **profile) as vv_dst,
         rasterio.open(scene_dir / VH_FILE, "w", **profile) as vh_dst,
     ):
@@ -324,9 +333,10 @@ def write_ancillary(plan: ScenePlan, scene_dir: Path) -> None:
         "owi_wind_quality": np.where(sea_valid, quality, NODATA),
     }
     profile = _profile(plan, h, w, transform)
-    for key, data in layers.items():
-        with rasterio.open(scene_dir / ANCILLARY_FILES[key], "w", **profile) as dst:
-            dst.write(data.astype(np.float32), 1)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        for key, data in layers.items():
+            with rasterio.open(scene_dir / ANCILLARY_FILES[key], "w", **profile) as dst:
+                dst.write(data.astype(np.float32), 1)
 
 
 def coastline_xy(plan: ScenePlan) -> shapely.LineString:
