@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -45,6 +45,13 @@ from xview3_pipeline.core.detection.cnn.blending import MAP_CHANNELS, N_MAPS, Ba
 from xview3_pipeline.core.detection.cnn.config import AMP_DTYPES, InferenceConfig
 from xview3_pipeline.core.detection.cnn.decode import PeakStream, Validity
 from xview3_pipeline.core.detection.cnn.ensemble import CircleNetEnsemble
+from xview3_pipeline.core.detection.cnn.prefetch import (
+    BandEnd,
+    Prefetcher,
+    PrefetchError,
+    TileBatch,
+    tile_batches,
+)
 from xview3_pipeline.core.detection.cnn.tiling import TileGrid
 from xview3_pipeline.core.detection.contract import module_fingerprint
 from xview3_pipeline.core.detection.georef import add_scene_columns, scene_shoreline
@@ -55,6 +62,7 @@ __all__ = [
     "CnnDetector",
     "ModelFn",
     "NonFiniteOutputError",
+    "PrefetchError",
     "Sink",
     "StreamingSink",
     "build_ensemble",
@@ -69,7 +77,7 @@ logger = logging.getLogger(__name__)
 ModelFn = Callable[[torch.Tensor], Any]
 
 #: Settings that never change the candidates (only how they are reported).
-_OUTPUT_NEUTRAL = ("progress",)
+_OUTPUT_NEUTRAL = ("progress", "prefetch")
 
 
 class NonFiniteOutputError(ValueError):
@@ -108,7 +116,7 @@ def _prepare_model(model_fn: ModelFn, config: InferenceConfig, device: torch.dev
 
 
 def _to_maps(out: Any, batch: int, size: int) -> torch.Tensor:
-    """``(B, 6, t, t)`` float32 CPU maps from a model output."""
+    """``(B, 6, t, t)`` float32 maps (on the model's device) from a model output."""
     if isinstance(out, CircleNetOutputs):
         parts = [
             out.objectness.float().sigmoid(),
@@ -130,7 +138,7 @@ def _to_maps(out: Any, batch: int, size: int) -> torch.Tensor:
             f"Model output maps have shape {tuple(maps.shape)}; expected "
             f"({batch}, {N_MAPS}, {size}, {size}) for tiles at output stride."
         )
-    return maps.to("cpu", torch.float32).contiguous()
+    return maps.to(dtype=torch.float32).contiguous()
 
 
 def _check_finite(maps: torch.Tensor, scene_id: str, row0: int, cols: Sequence[int], size: int):
@@ -150,10 +158,14 @@ def _check_finite(maps: torch.Tensor, scene_id: str, row0: int, cols: Sequence[i
 
 
 def _forward(
-    model_fn: ModelFn, tiles: np.ndarray, config: InferenceConfig, device: torch.device
+    model_fn: ModelFn, tiles: torch.Tensor, config: InferenceConfig, device: torch.device
 ) -> torch.Tensor:
-    """Run one batch of normalised tiles ``(B, 2, T, T)`` → ``(B, 6, t, t)`` maps."""
-    x = torch.from_numpy(tiles).to(device, non_blocking=True)
+    """Run one batch of normalised tiles ``(B, 2, T, T)`` → ``(B, 6, t, t)`` float32 maps.
+
+    The tiles cross to the device once (``non_blocking``: pinned batches copy
+    asynchronously); the maps stay on the device.
+    """
+    x = tiles.to(device, non_blocking=True)
     if config.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     use_amp = config.amp and device.type == "cuda"
@@ -171,12 +183,16 @@ def _forward(
 class Sink(Protocol):
     """Receives the blended tile outputs of a scene, band by band."""
 
-    def begin_band(self, row0: int, valid: np.ndarray) -> None:
-        """A band of input rows ``[row0, row0 + T)`` starts; ``valid`` is its pixel mask."""
+    def begin_band(self, row0: int) -> None:
+        """A band of input rows ``[row0, row0 + T)`` starts."""
         ...
 
     def add(self, maps: torch.Tensor, out_row: int, out_cols: Sequence[int]) -> None:
         """``(B, 6, t, t)`` tile maps at output row ``out_row`` and columns ``out_cols``."""
+        ...
+
+    def end_band(self, row0: int, valid: np.ndarray, width: int) -> None:
+        """The band is done; ``valid`` its packed pixel mask (see :class:`BandEnd`)."""
         ...
 
     def finish(self, scene_id: str) -> Any:
@@ -184,8 +200,8 @@ class Sink(Protocol):
         ...
 
 
-#: ``(grid, config, bands) -> sink``.
-SinkFactory = Callable[[TileGrid, InferenceConfig, BandSource], Sink]
+#: ``(grid, config, bands, device) -> sink``.
+SinkFactory = Callable[[TileGrid, InferenceConfig, BandSource, torch.device], Sink]
 
 
 def _valid_pixel(bands: BandSource) -> Callable[[int, int], bool]:
@@ -193,23 +209,39 @@ def _valid_pixel(bands: BandSource) -> Callable[[int, int], bool]:
 
 
 class StreamingSink:
-    """Band accumulator + exact streaming decoder (bounded memory)."""
+    """Band accumulator + exact streaming decoder (bounded memory, on the model's device)."""
 
-    def __init__(self, grid: TileGrid, config: InferenceConfig, bands: BandSource) -> None:
+    def __init__(
+        self,
+        grid: TileGrid,
+        config: InferenceConfig,
+        bands: BandSource,
+        device: torch.device | None = None,
+    ) -> None:
         self.grid, self.config = grid, config
         self.out_h, out_w = grid.output_shape
         t = grid.tile // grid.stride
-        self.acc = BandAccumulator(t, self.out_h, out_w, t)
+        self.acc = BandAccumulator(t, self.out_h, out_w, t, device=device or "cpu")
         self.validity = Validity(_valid_pixel(bands), grid.height, grid.width, keep=2)
         self.peaks = PeakStream(self.out_h, config, self.validity)
 
-    def begin_band(self, row0: int, valid: np.ndarray) -> None:
-        """Finalise the rows above the band, then remember its validity."""
+    def begin_band(self, row0: int) -> None:
+        """Finalise and decode the rows above the band."""
         out_row = row0 // self.grid.stride
         if out_row > self.acc.base:  # rows above can receive nothing more
-            self.peaks.push(self.acc.pop(out_row - self.acc.base))
-        # Added after the push: the rows just emitted lie in the two previous bands.
-        self.validity.add_band(row0, valid)
+            self._emit(out_row - self.acc.base)
+
+    def _emit(self, n_rows: int) -> None:
+        """Decode the first ``n_rows`` rows straight from the accumulator, then drop them."""
+        block = self.acc.finalise_rows(n_rows)
+        self.peaks.push(block)  # keeps copies of what it needs, never the view
+        if n_rows > block.shape[1]:  # past the last tile (winner coverage): no weight
+            self.peaks.push(block.new_zeros(N_MAPS, n_rows - block.shape[1], block.shape[2]))
+        self.acc.shift(n_rows)
+
+    def end_band(self, row0: int, valid: np.ndarray, width: int) -> None:
+        """Remember the band's validity (the rows decoded next lie in the last two bands)."""
+        self.validity.add_band(row0, valid, width)
 
     def add(self, maps: torch.Tensor, out_row: int, out_cols: Sequence[int]) -> None:
         """Blend tile maps into the band accumulator."""
@@ -218,7 +250,7 @@ class StreamingSink:
     def finish(self, scene_id: str) -> pd.DataFrame:
         """Decode the last rows; the detection columns, best first."""
         if self.out_h > self.acc.base:
-            self.peaks.push(self.acc.pop(self.out_h - self.acc.base))
+            self._emit(self.out_h - self.acc.base)
         return self.peaks.top.frame(scene_id)
 
 
@@ -226,7 +258,7 @@ class StreamingSink:
 # Running a scene
 # ----------------------------------------------------------------------------------------
 class _TileRunner:
-    """Reads, normalises and predicts every tile band by band, feeding a sink."""
+    """Predicts tile batches into a sink and counts tiles, calls and seconds."""
 
     def __init__(self, model_fn: ModelFn, grid: TileGrid, config: InferenceConfig) -> None:
         self.device = config.resolve_device()
@@ -239,32 +271,58 @@ class _TileRunner:
             "tiles_skipped": 0,
             "forward_calls": 0,
         }
+        # read_s / normalise_s are added by the (prefetch) tile iterator.
+        self.timings: dict[str, float] = {"forward_s": 0.0, "blend_s": 0.0, "decode_s": 0.0}
 
-    def band(self, row0: int, raw: np.ndarray, sink: Sink, scene_id: str) -> int:
-        """Run the tiles of one band ``(2, T, Wr)``; returns the number of tiles done."""
-        size, s, batch = self.grid.tile, self.grid.stride, self.config.batch_size
-        finite = np.isfinite(raw)
-        sink.begin_band(row0, finite.all(axis=0))  # valid in VV and VH: where detections may be
-        any_valid = finite.any(axis=(0, 1))  # (Wr,) column has data (winner: not all zero)
-        del finite
-        run = [c for c in self.grid.col_starts if any_valid[c : c + size].any()]
-        for i in range(0, len(run), batch):
-            cols = run[i : i + batch]
-            tiles = self.normalize(np.stack([raw[:, :, c : c + size] for c in cols]))
-            tiles = np.where(np.isfinite(tiles), tiles, np.float32(0.0)).astype(np.float32)
-            maps = _forward(self.model_fn, tiles, self.config, self.device)
-            _check_finite(maps, scene_id, row0, cols, size)
-            sink.add(maps, row0 // s, [c // s for c in cols])
-            self.stats["forward_calls"] += 1
-        self.stats["tiles_run"] += len(run)
-        self.stats["tiles_skipped"] += len(self.grid.col_starts) - len(run)
-        return len(self.grid.col_starts)
+    def batch(self, item: TileBatch, sink: Sink, scene_id: str) -> None:
+        """Run one batch of tiles and blend its maps."""
+        size, s = self.grid.tile, self.grid.stride
+        t0 = time.perf_counter()
+        maps = _forward(self.model_fn, item.tiles, self.config, self.device)
+        _check_finite(maps, scene_id, item.row0, item.cols, size)
+        t1 = time.perf_counter()
+        sink.add(maps, item.row0 // s, [c // s for c in item.cols])
+        self.timings["forward_s"] += t1 - t0
+        self.timings["blend_s"] += time.perf_counter() - t1
+        self.stats["forward_calls"] += 1
+
+    def band_end(self, item: BandEnd, sink: Sink) -> None:
+        """Hand the band's validity to the sink and count its tiles."""
+        sink.end_band(item.row0, item.valid, item.width)
+        self.stats["tiles_run"] += item.n_run
+        self.stats["tiles_skipped"] += item.n_tiles - item.n_run
+
+    def begin(self, row0: int, sink: Sink) -> None:
+        """Start a band (the sink finalises and decodes the rows above it)."""
+        t0 = time.perf_counter()
+        sink.begin_band(row0)
+        self.timings["decode_s"] += time.perf_counter() - t0
+
+
+def _feed(runner: _TileRunner, items: Prefetcher, sink: Sink, bar: tqdm, scene_id: str) -> None:
+    """Feed the tile batches and band ends to the sink, band by band."""
+    current: int | None = None
+    for item in items:
+        assert isinstance(item, (TileBatch, BandEnd))
+        if item.row0 != current:
+            runner.begin(item.row0, sink)
+            current = item.row0
+        if isinstance(item, TileBatch):
+            runner.batch(item, sink, scene_id)
+        else:
+            runner.band_end(item, sink)
+            bar.update(item.n_tiles)
 
 
 def run_scene(
     model_fn: ModelFn, scene: Scene, config: InferenceConfig, sink_factory: SinkFactory
 ) -> tuple[dict[str, Any], Any]:
     """Run every tile of a scene into a sink and finish it while the rasters are open.
+
+    With ``config.prefetch > 0`` the tiles are read and normalised in a background thread
+    (:class:`~xview3_pipeline.core.detection.cnn.prefetch.Prefetcher`), ``prefetch``
+    batches ahead of the model; with 0 in this thread. Both give the same batches and
+    results.
 
     Args:
         model_fn: See :func:`predict_scene`.
@@ -273,7 +331,12 @@ def run_scene(
         sink_factory: Builds the sink (:class:`StreamingSink`, or a test's reference).
 
     Returns:
-        The tile statistics (counts, seconds) and what the sink's ``finish`` returns.
+        The tile statistics (counts; seconds: ``seconds`` in all, and ``read_s``,
+        ``normalise_s`` (in the prefetch thread when on), ``wait_s`` (waiting for it),
+        ``forward_s``, ``blend_s``, ``decode_s``) and what the sink's ``finish`` returns.
+
+    Raises:
+        PrefetchError: If reading or normalising tiles fails (names the scene).
     """
     with SceneBands(scene, gdal_cache_mb=config.gdal_cache_mb) as bands:
         height, width = bands.shape
@@ -286,18 +349,30 @@ def run_scene(
                 "Scene %s: %s coverage leaves the last %d rows and %d columns without a tile.",
                 scene.scene_id, config.coverage, grid.uncovered_rows, grid.uncovered_cols,
             )  # fmt: skip
-        sink = sink_factory(grid, config, bands)
         runner = _TileRunner(model_fn, grid, config)
+        sink = sink_factory(grid, config, bands, runner.device)
         t0 = time.perf_counter()
-        windows = [(row0, grid.tile) for row0 in grid.row_starts]
-        with tqdm(
-            total=grid.n_tiles, desc=scene.scene_id, unit="tile", disable=not config.progress,
-            leave=False,
-        ) as bar:  # fmt: skip
-            for row0, raw in bands.bands(windows, grid.read_width):
-                bar.update(runner.band(row0, raw, sink, scene.scene_id))
-        runner.stats["seconds"] = time.perf_counter() - t0
-        return runner.stats, sink.finish(scene.scene_id)
+
+        def items() -> Iterator[TileBatch | BandEnd]:
+            return tile_batches(
+                bands, grid, config.batch_size, runner.normalize,
+                pin_memory=runner.device.type == "cuda", timings=runner.timings,
+            )  # fmt: skip
+
+        with (
+            tqdm(
+                total=grid.n_tiles, desc=scene.scene_id, unit="tile",
+                disable=not config.progress, leave=False,
+            ) as bar,
+            Prefetcher(items, config.prefetch, scene.scene_id) as prefetched,
+        ):  # fmt: skip
+            _feed(runner, prefetched, sink, bar, scene.scene_id)
+        t1 = time.perf_counter()
+        result = sink.finish(scene.scene_id)
+        runner.timings["decode_s"] += time.perf_counter() - t1
+        stats = runner.stats | runner.timings | {"wait_s": prefetched.wait_s}
+        stats["seconds"] = time.perf_counter() - t0
+        return stats, result
 
 
 def predict_scene(
