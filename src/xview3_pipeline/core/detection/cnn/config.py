@@ -59,6 +59,9 @@ class InferenceConfig:
             RAM) would keep decoded blocks of the whole scene: +630 MB measured on an
             8192² scene, growing with the scene.
         progress: Show tqdm progress bars.
+        compile: Wrap the model in ``torch.compile`` (once per model and device; the
+            first batches pay the compilation). Off by default: worth it on a GPU for a
+            whole set of scenes, rarely on a CPU.
         prefetch: Tile batches read and normalised ahead in a background thread while the
             model runs (the bound of its queue); 0 reads in the calling thread. Never
             changes the candidates.
@@ -82,6 +85,7 @@ class InferenceConfig:
     gdal_cache_mb: int = 64
     progress: bool = True
     prefetch: int = 2
+    compile: bool = False
 
     def __post_init__(self) -> None:
         coverage = resolve_alias(self.coverage, COVERAGE_ALIASES, what="inference.coverage")

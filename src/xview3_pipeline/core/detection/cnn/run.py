@@ -41,10 +41,17 @@ from tqdm.auto import tqdm
 
 from xview3_pipeline.core.data.normalization import build_normalization
 from xview3_pipeline.core.detection.bands import BandSource, SceneBands
-from xview3_pipeline.core.detection.cnn.blending import MAP_CHANNELS, N_MAPS, BandAccumulator
-from xview3_pipeline.core.detection.cnn.config import AMP_DTYPES, InferenceConfig
+from xview3_pipeline.core.detection.cnn.blending import N_MAPS, BandAccumulator
+from xview3_pipeline.core.detection.cnn.config import InferenceConfig
 from xview3_pipeline.core.detection.cnn.decode import PeakStream, Validity
 from xview3_pipeline.core.detection.cnn.ensemble import CircleNetEnsemble
+from xview3_pipeline.core.detection.cnn.forward import (
+    ModelFn,
+    NonFiniteOutputError,
+    check_finite,
+    forward,
+    prepare_model,
+)
 from xview3_pipeline.core.detection.cnn.prefetch import (
     BandEnd,
     Prefetcher,
@@ -56,7 +63,6 @@ from xview3_pipeline.core.detection.cnn.tiling import TileGrid
 from xview3_pipeline.core.detection.contract import module_fingerprint
 from xview3_pipeline.core.detection.georef import add_scene_columns, scene_shoreline
 from xview3_pipeline.core.detection.scene import Scene
-from xview3_pipeline.core.types import CircleNetOutputs
 
 __all__ = [
     "CnnDetector",
@@ -72,16 +78,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: A model: ``(B, 2, T, T)`` normalised tiles → the ensemble's 5-tuple of probability /
-#: raw maps, or raw :class:`CircleNetOutputs` (logits; a sigmoid is applied).
-ModelFn = Callable[[torch.Tensor], Any]
-
 #: Settings that never change the candidates (only how they are reported).
 _OUTPUT_NEUTRAL = ("progress", "prefetch")
-
-
-class NonFiniteOutputError(ValueError):
-    """The model produced NaN or infinite maps (corrupt weights or an overflow)."""
 
 
 def build_ensemble(models: Sequence[nn.Module], config: InferenceConfig) -> CircleNetEnsemble:
@@ -92,89 +90,6 @@ def build_ensemble(models: Sequence[nn.Module], config: InferenceConfig) -> Circ
         flip_offset_correction=config.flip_offset_correction,
         stride=config.stride,
     )
-
-
-# ----------------------------------------------------------------------------------------
-# Model calls
-# ----------------------------------------------------------------------------------------
-def _prepare_model(model_fn: ModelFn, config: InferenceConfig, device: torch.device) -> ModelFn:
-    """Eval mode, device and memory format for modules; check exported tile shapes."""
-    meta = getattr(model_fn, "xview3_meta", None)
-    if getattr(model_fn, "xview3_exported", False):
-        shape = (meta or {}).get("input_shape")
-        if shape and list(shape[1:]) != [config.tile_size, config.tile_size]:
-            raise ValueError(
-                f"The exported model takes tiles of {shape[1:]} pixels but "
-                f"inference.tile_size={config.tile_size}; export it again or change tile_size."
-            )
-        return model_fn
-    if isinstance(model_fn, nn.Module):
-        model_fn.eval().to(device)
-        if config.channels_last:
-            model_fn.to(memory_format=torch.channels_last)
-    return model_fn
-
-
-def _to_maps(out: Any, batch: int, size: int) -> torch.Tensor:
-    """``(B, 6, t, t)`` float32 maps (on the model's device) from a model output."""
-    if isinstance(out, CircleNetOutputs):
-        parts = [
-            out.objectness.float().sigmoid(),
-            out.vessel.float().sigmoid(),
-            out.fishing.float().sigmoid(),
-            out.length.float(),
-            out.offset.float(),
-        ]
-    elif isinstance(out, (tuple, list)) and len(out) == 5:
-        parts = [t.float() for t in out]
-    else:
-        raise TypeError(
-            "The model must return CircleNetOutputs or a 5-tuple (objectness_prob, "
-            f"vessel_prob, fishing_prob, length, offset); got {type(out).__name__}."
-        )
-    maps = torch.cat(parts, dim=1)
-    if tuple(maps.shape) != (batch, N_MAPS, size, size):
-        raise ValueError(
-            f"Model output maps have shape {tuple(maps.shape)}; expected "
-            f"({batch}, {N_MAPS}, {size}, {size}) for tiles at output stride."
-        )
-    return maps.to(dtype=torch.float32).contiguous()
-
-
-def _check_finite(maps: torch.Tensor, scene_id: str, row0: int, cols: Sequence[int], size: int):
-    """Raise :class:`NonFiniteOutputError` naming the first tile with a NaN or inf."""
-    finite = torch.isfinite(maps)
-    if bool(finite.all()):
-        return
-    bad_tile = int((~finite).flatten(1).any(1).nonzero()[0, 0])
-    bad = (~finite[bad_tile]).flatten(1).sum(1)
-    channels = [f"{MAP_CHANNELS[c]} ({int(n)})" for c, n in enumerate(bad) if n]
-    col0 = cols[bad_tile]
-    raise NonFiniteOutputError(
-        f"Scene {scene_id}: the model returned non-finite values for the tile at rows "
-        f"{row0}-{row0 + size}, columns {col0}-{col0 + size}, in {', '.join(channels)}. "
-        "The weights may be corrupt (check the checkpoint or exported ensemble)."
-    )
-
-
-def _forward(
-    model_fn: ModelFn, tiles: torch.Tensor, config: InferenceConfig, device: torch.device
-) -> torch.Tensor:
-    """Run one batch of normalised tiles ``(B, 2, T, T)`` → ``(B, 6, t, t)`` float32 maps.
-
-    The tiles cross to the device once (``non_blocking``: pinned batches copy
-    asynchronously); the maps stay on the device.
-    """
-    x = tiles.to(device, non_blocking=True)
-    if config.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    use_amp = config.amp and device.type == "cuda"
-    with (
-        torch.inference_mode(),
-        torch.autocast(device.type, dtype=AMP_DTYPES[config.amp_dtype], enabled=use_amp),
-    ):
-        out = model_fn(x)
-    return _to_maps(out, tiles.shape[0], config.tile_size // config.stride)
 
 
 # ----------------------------------------------------------------------------------------
@@ -262,7 +177,7 @@ class _TileRunner:
 
     def __init__(self, model_fn: ModelFn, grid: TileGrid, config: InferenceConfig) -> None:
         self.device = config.resolve_device()
-        self.model_fn = _prepare_model(model_fn, config, self.device)
+        self.model_fn = prepare_model(model_fn, config, self.device)
         self.normalize = build_normalization(config.normalization)
         self.grid, self.config = grid, config
         self.stats: dict[str, float] = {
@@ -278,8 +193,8 @@ class _TileRunner:
         """Run one batch of tiles and blend its maps."""
         size, s = self.grid.tile, self.grid.stride
         t0 = time.perf_counter()
-        maps = _forward(self.model_fn, item.tiles, self.config, self.device)
-        _check_finite(maps, scene_id, item.row0, item.cols, size)
+        maps = forward(self.model_fn, item.tiles, self.config, self.device)
+        check_finite(maps, scene_id, item.row0, item.cols, size)
         t1 = time.perf_counter()
         sink.add(maps, item.row0 // s, [c // s for c in item.cols])
         self.timings["forward_s"] += t1 - t0
