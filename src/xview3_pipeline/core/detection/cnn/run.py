@@ -4,26 +4,37 @@ For a scene of ``H × W`` pixels (output stride ``s``, tile ``T``, step ``S``,
 ``t = T / s`` output pixels per tile side, ``w = ceil(W / s)``):
 
 1. Tiles come from a :class:`~xview3_pipeline.core.detection.cnn.tiling.TileGrid`.
-2. **Bands.** Tiles are processed by band (one row of tiles). A band's input rows
-   ``[r, r + T)`` are read once by the scene's band iterator
-   (:class:`~xview3_pipeline.core.detection.bands.SceneBands`); tiles without a single
-   valid pixel are skipped; each batch of ``batch_size`` tiles is normalised, NaN → 0 (as
-   the winner), and run through the model. Non-finite model outputs are an error naming
-   the scene and the tile (corrupt weights must not pass as an empty sea).
+2. **Bands.** Tiles are processed by band (one row of tiles, input rows ``[r, r + T)``),
+   read once through column windows of the scene's rasters
+   (:mod:`~xview3_pipeline.core.detection.cnn.prefetch`, on
+   :class:`~xview3_pipeline.core.detection.bands.SceneBands`) in a background thread,
+   ``prefetch`` batches ahead of the model; tiles without a single valid pixel are
+   skipped; each batch of ``batch_size`` tiles is normalised, NaN → 0 (as the winner), and
+   run through the model (:mod:`~xview3_pipeline.core.detection.cnn.forward`). Non-finite
+   model outputs are an error naming the scene and the tile (corrupt weights must not
+   pass as an empty sea).
 3. **Blending** (:mod:`~xview3_pipeline.core.detection.cnn.blending`). Each tile's six
    stride-2 maps are multiplied by the pyramid weight and added to a band accumulator of
-   ``7 × t × w`` float32. When the next band starts at ``r' = r + S``, output rows
-   ``[r / s, r' / s)`` can receive nothing more: they are finalised and passed on.
+   ``7 × t × w`` float32 on the model's device. When the next band starts at
+   ``r' = r + S``, output rows ``[r / s, r' / s)`` can receive nothing more: they are
+   finalised in place and decoded.
 4. **Decoding** (:mod:`~xview3_pipeline.core.detection.cnn.decode`), exactly as on the
-   whole map, into a running top-``max_objects``.
+   whole map, 64 rows at a time, on the model's device, into a running
+   top-``max_objects`` on the host.
 
-Memory is ``O(T · W)``, independent of ``H``: the accumulator ``7 · t · w · 4`` B, the raw
-band ``2 · T · W · 4`` B plus the validity masks of two bands (``2 · T · W`` B), the
-finalised rows waiting for decoding ``≤ 6 · (S / s + 2) · w · 4`` B, one batch of tiles,
-``O(K)`` candidates and GDAL's block cache (``gdal_cache_mb``). For a real 29,400 × 24,400
-scene with ``T = 512`` that is ≈ 0.27 GB (with the winner's ``T = 2048``: ≈ 1.1 GB),
-against ≈ 5 GB for six full-resolution stride-2 maps plus weights. The model's own
-activations (one batch) come on top.
+Memory is ``O(T · W)``, independent of ``H``, and what grows with the width is mostly the
+accumulator: ``7 · t · w · 4`` B, plus the packed validity of two bands
+(``2 · T · W / 8`` B) and the decoding temporaries of 64 rows (``≈ 3 · 6 · 65 · w · 4``
+B). Constant in the scene size: the sliding column buffer (``2 · T · (T + 2048) · 4`` B),
+the prefetched batches (``(prefetch + 2) · B · 2 · T² · 4`` B), ``O(K)`` candidates,
+GDAL's block cache (``gdal_cache_mb``) and the model's own activations. Measured
+(``benchmarks/bench_inference_memory.py --sizes 1024x8192 1024x29400``, ``cpu_small``,
+``T = 512``, flip TTA, ``prefetch`` 2): peak RSS 1382 MB at width 8192 and 1460 MB at
+the real width 29,400 (×1.06; the scene's own part 132 → 226 MB over ≈ 1.24 GB for torch
+and the model), against 1347 → 1651 MB (×1.23) when whole-width bands were read. For a
+real 29,400 × 24,400 scene the width-dependent part is ≈ 0.18 GB with ``T = 512`` (with
+the winner's ``T = 2048``: ≈ 0.5 GB), against ≈ 5 GB for six full-resolution stride-2
+maps plus weights.
 """
 
 from __future__ import annotations
