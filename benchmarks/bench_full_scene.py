@@ -185,7 +185,7 @@ def stage_inference(args: argparse.Namespace) -> dict[str, Any]:
     frame = predict_scene(ensemble, scene, config)
     seconds = time.perf_counter() - t0
     stats = frame.attrs.get("inference", {})
-    estimate = band_estimate_mb(scene.width, config.tile_size, config.step, config.stride)
+    estimate = band_estimate_mb(scene.width, config)
     detail = (
         f"tiles={stats.get('tiles')} tiles_run={stats.get('tiles_run')} "
         f"candidates={len(frame)} threads={torch.get_num_threads()} "
@@ -194,22 +194,21 @@ def stage_inference(args: argparse.Namespace) -> dict[str, Any]:
     return {"baseline": baseline, "seconds": seconds, "detail": detail}
 
 
-def band_estimate_mb(width: int, tile: int, step: int, stride: int) -> float:
+def band_estimate_mb(width: int, config: Any) -> float:
     """The streaming estimate of the ``core.detection.cnn.run`` docstring, MiB.
 
-    Accumulator ``7 · t · w · 4`` B, raw band ``2 · T · W · 4`` B, validity masks of two
-    bands ``2 · T · W`` B and finalised rows ``6 · (S / s + 2) · w · 4`` B, with ``W`` the
-    read width (at most one tile past the border) and ``w = ceil(W / s)``.
+    Growing with the width: the accumulator ``7 · t · w · 4`` B, the packed validity of
+    two bands ``2 · T · W / 8`` B and the decoding temporaries of 64 rows
+    ``3 · 6 · 65 · w · 4`` B (``w = ceil(W / s)``); constant: the sliding column buffer
+    ``2 · T · (T + 2048) · 4`` B and the prefetched batches ``(prefetch + 2) · B · 2 · T² · 4``
+    B. GDAL's block cache and the model's activations are not included.
     """
+    tile, stride = config.tile_size, config.stride
     out_w = math.ceil(width / stride)
-    read_w = width + tile
-    band = (
-        7 * (tile // stride) * out_w * 4
-        + 2 * tile * read_w * 4
-        + 2 * tile * read_w
-        + 6 * (step // stride + 2) * out_w * 4
-    )
-    return band / 2**20
+    grows = 7 * (tile // stride) * out_w * 4 + 2 * tile * width / 8 + 3 * 6 * 65 * out_w * 4
+    prefetch = int(getattr(config, "prefetch", 0))
+    fixed = 2 * tile * (tile + 2048) * 4 + (prefetch + 2) * config.batch_size * 2 * tile**2 * 4
+    return (grows + fixed) / 2**20
 
 
 def stage_cfar(args: argparse.Namespace) -> dict[str, Any]:
