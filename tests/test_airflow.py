@@ -1,6 +1,7 @@
-"""``kedro airflow create`` (kedro-airflow 0.11) writes a DAG of the default pipeline with one task per namespace.
+"""``kedro airflow create`` (kedro-airflow 0.11) writes a DAG of the default pipeline.
 
-The DAG imports Airflow, which the project does not install: the file is read with ``ast``.
+``--group-by namespace`` gives one task per top-level namespace (each fold, ``cnn``,
+``cfar``, ``ingestion``) and one per node outside a namespace. The DAG imports Airflow, which the project does not install: the file is read with ``ast``.
 """
 
 from __future__ import annotations

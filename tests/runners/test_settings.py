@@ -14,16 +14,17 @@ UNSET = {"address": None, "n_workers": None, "threads_per_worker": None}
 def test_argument_beats_environment_beats_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ADDRESS_ENV, raising=False)
     from_params = DaskSettings.resolve(UNSET, BLOCK)
-    assert (from_params.address, from_params.n_workers, from_params.retries) == (
-        "tcp://params:8786",
-        3,
-        2,
-    )
+    assert (from_params.address, from_params.n_workers) == ("tcp://params:8786", 3)
+    assert from_params.retries == 0  # dask.retries retries scenes, not the runner's tasks
     assert from_params.address_source == "the parameter dask.address"
     monkeypatch.setenv(ADDRESS_ENV, "tcp://env:8786")
     assert DaskSettings.resolve(UNSET, BLOCK).address == "tcp://env:8786"
-    given = DaskSettings.resolve(UNSET | {"address": "tcp://arg:8786", "n_workers": 1}, BLOCK)
-    assert (given.address, given.n_workers) == ("tcp://arg:8786", 1)
+    given = DaskSettings.resolve(
+        UNSET | {"address": "tcp://arg:8786", "n_workers": 1, "retries": 1}, BLOCK
+    )
+    assert (given.address, given.n_workers, given.retries) == ("tcp://arg:8786", 1, 1)
+    with pytest.raises(ParameterError, match=r"retries=-1 \(from the runner argument"):
+        DaskSettings.resolve({"retries": -1}, {})
 
 
 def test_defaults_without_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,7 +41,7 @@ def test_defaults_without_configuration(monkeypatch: pytest.MonkeyPatch) -> None
     ("block", "message"),
     [
         ({"n_workers": 0}, r"n_workers=0 \(from the parameter dask.n_workers\).*>= 1"),
-        ({"retries": -1}, r"retries=-1 .*>= 0"),
+        ({"dashboard_address": 8787}, r"dask.dashboard_address=8787"),
         ({"threads_per_worker": True}, r"threads_per_worker=True"),
         ({"resources": {"GPU": "one"}}, r"dask.resources=\{'GPU': 'one'\}.*positive amounts"),
         ({"address": 8786}, r"address=8786 .*tcp://"),

@@ -26,7 +26,7 @@ fold namespaces as concurrent tasks. How it works:
   worker (its traceback is logged). No node starts after a failure; the runner's own
   cluster is closed at once, while on an external cluster the nodes already running
   finish first (Dask cannot interrupt them), so nothing writes to ``data/`` once the
-  run has ended. ``dask.retries`` retries a failed task first.
+  run has ended. ``--runner-params retries=N`` retries a failed task first.
 * **Hooks.** The session calls the pipeline hooks (``before_pipeline_run``: validation and
   the run lock; ``after_pipeline_run`` / ``on_pipeline_error``: its release) around the
   runner, as for every runner. Node and dataset hooks run in the workers, with a hook
@@ -273,7 +273,8 @@ class DaskRunner(AbstractRunner):
             memory_datasets: ``group`` (nodes joined by in-memory outputs share a task)
                 or ``error`` (such outputs are refused before the run starts).
             node_hooks: Run the project's node and dataset hooks in the workers.
-            dashboard: Serve the dashboard of the runner's own cluster (port 8787).
+            dashboard: Serve the dashboard of the runner's own cluster
+                (``dask.dashboard_address``, default ``:8787``).
             is_async: Load and save a node's datasets in threads (Kedro's option).
 
         Raises:
@@ -424,7 +425,9 @@ class DaskRunner(AbstractRunner):
                 "Dask %s with %d worker(s); dashboard: %s",
                 f"scheduler {settings.address}" if settings.address else "LocalCluster",
                 len(client.scheduler_info()["workers"]),
-                client.dashboard_link if self._dashboard or settings.address else "off",
+                client.dashboard_link
+                if settings.address or (self._dashboard and settings.dashboard_address)
+                else "off",
             )
             yield client, cluster is not None
         finally:
@@ -435,6 +438,7 @@ class DaskRunner(AbstractRunner):
     def _local_cluster(self, settings: DaskSettings, n_gpus: int) -> LocalCluster:
         """One worker per GPU (each declaring ``GPU=1``), else one per CPU core."""
         n_workers = settings.n_workers or n_gpus or os.cpu_count() or 1
+        dashboard = settings.dashboard_address if self._dashboard else None
         threads = settings.threads_per_worker
         env = {}
         if "OMP_NUM_THREADS" not in os.environ:  # torch's threads: the cores, shared out
@@ -444,9 +448,9 @@ class DaskRunner(AbstractRunner):
             threads_per_worker=threads,
             processes=True,
             resources={"GPU": 1} if n_gpus else None,
-            dashboard_address=":8787" if self._dashboard else None,
+            dashboard_address=dashboard,
             # without a dashboard the scheduler's HTTP routes still need a port: any free one
-            scheduler_kwargs=None if self._dashboard else {"dashboard_address": ":0"},
+            scheduler_kwargs=None if dashboard else {"dashboard_address": ":0"},
             env=env,
         )
 

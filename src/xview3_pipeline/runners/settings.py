@@ -3,7 +3,10 @@
 Each setting is taken from the first of: the runner's argument (``kedro run --runner-params
 key=value``), for the address the environment variable :data:`ADDRESS_ENV`, the ``dask``
 block of the project's parameters (the block the per-scene stages' ``executor: dask``
-reads too), then the default.
+reads too: ``address``, ``n_workers``, ``threads_per_worker``, ``resources``,
+``dashboard_address``), then the default. ``retries`` comes from the runner's argument
+only: the block's ``dask.retries`` retries scenes, whereas a task of the runner may be a
+whole fold's training.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class DaskSettings:
         gpu_resources: Resources a task of GPU nodes asks for (``{"GPU": 1}``), applied
             only when a worker of the cluster declares them.
         retries: How often a failed task is tried again.
+        dashboard_address: Dashboard of the runner's own cluster (``None``: none).
     """
 
     address: str | None = None
@@ -63,6 +67,7 @@ class DaskSettings:
     threads_per_worker: int = 1
     gpu_resources: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_GPU_RESOURCES))
     retries: int = 0
+    dashboard_address: str | None = ":8787"
 
     @classmethod
     def resolve(cls, arguments: Mapping[str, Any], parameters: Mapping[str, Any]) -> DaskSettings:
@@ -88,6 +93,8 @@ class DaskSettings:
                 return arguments[key], f"the runner argument {key}"
             if key == "address" and os.environ.get(ADDRESS_ENV):
                 return os.environ[ADDRESS_ENV], f"the environment variable {ADDRESS_ENV}"
+            if key == "retries":
+                return None, "the default"
             return block.get(key), f"the parameter dask.{key}"
 
         address, address_source = pick("address")
@@ -100,6 +107,12 @@ class DaskSettings:
         threads, threads_source = pick("threads_per_worker")
         resources, resources_source = pick("resources")
         retries, retries_source = pick("retries")
+        dashboard = block.get("dashboard_address", ":8787")
+        if dashboard is not None and not isinstance(dashboard, str):
+            raise ParameterError(
+                f"dask.dashboard_address={dashboard!r}: expected an address such as ':8787' "
+                "or null (no dashboard)."
+            )
         return cls(
             address=address.strip() if address else None,
             address_source=address_source if address else "the default",
@@ -112,4 +125,5 @@ class DaskSettings:
             if resources
             else dict(DEFAULT_GPU_RESOURCES),
             retries=0 if retries is None else _count("retries", retries, retries_source, 0),
+            dashboard_address=dashboard,
         )
