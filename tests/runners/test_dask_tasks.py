@@ -76,6 +76,9 @@ def test_memory_channels_share_a_task_and_files_connect_tasks(
     assert first.resources == {} and not first.skipped
     with pytest.raises(MemoryChannelError, match=r"doubled \(double_node -> largest_node"):
         DaskRunner(memory_datasets="error").run(PIPELINE, catalog)
+    # nothing left to run: no cluster is started
+    idle = DaskRunner(address="tcp://nowhere:1")
+    assert idle.run(PIPELINE, catalog, only_missing_outputs=True) == {} and not idle.reports
 
 
 def test_a_failing_node_is_named_and_its_readers_never_run(

@@ -320,6 +320,9 @@ class DaskRunner(AbstractRunner):
                 each other data in memory (before any node runs).
             NodeFailedError: If a node fails.
         """
+        self._reports = []
+        if not pipeline.nodes:  # e.g. --only-missing-outputs with every output there
+            return
         memory = memory_outputs(pipeline, catalog)
         if self._memory_datasets == "error":
             check_persisted_channels(pipeline, memory)
@@ -340,7 +343,6 @@ class DaskRunner(AbstractRunner):
             )
             for g in groups
         }
-        self._reports = []
         with self._client(settings) as (client, owned):
             resources = self._resources_for(client, settings, groups)
             shared = client.scatter(catalog_bytes, broadcast=True)
