@@ -6,22 +6,22 @@ and each would prepare the project (data, folds, a sequential training) and a cl
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
+from click.testing import CliRunner
 from distributed import LocalCluster
+from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
 from tests.conftest import TINY_SYNTHETIC, TINY_TRAINING, make_project, run_kedro
 from xview3_pipeline.pipelines.structure import fold_namespaces
 from xview3_pipeline.run_lock import LOCK_FILE
-from xview3_pipeline.runners import DaskRunner, NodeFailedError
+from xview3_pipeline.runners import DaskRunner, MemoryChannelError, NodeFailedError
 
 #: Timings differ from run to run; everything else in a history must not.
 TIMING_COLUMNS = ["epoch_time_s"]
@@ -61,27 +61,19 @@ def _check_folds_ran_concurrently(runner: DaskRunner, project: Path) -> None:
     assert not any(work.glob("fold_*"))  # each fold's work folder was cleared
 
 
-def _kedro_run(project: Path, *args: str) -> str:
-    kedro = Path(sys.executable).with_name("kedro")
-    result = subprocess.run(
-        [str(kedro), "run", *args], cwd=project, capture_output=True, text=True, check=False
-    )
-    assert result.returncode != 0
-    return result.stdout + result.stderr
-
-
 def _memory_channels_refused_on_the_command_line(project: Path, address: str) -> None:
-    output = _kedro_run(
-        project,
+    # `kedro run ...`: Kedro's click command, in this process
+    command = [
         "--runner",
         "xview3_pipeline.runners.DaskRunner",
         "--runner-params",
         f"address={address},memory_datasets=error",
         "--pipelines",
         "training",
-    )
-    assert "only live in memory" in output, output[-3000:]
-    assert "fold_0.fold (fold_0.check_fold_node ->" in output
+    ]
+    result = CliRunner().invoke(kedro_run, command)
+    assert isinstance(result.exception, MemoryChannelError), result.output[-3000:]
+    assert "fold_0.fold (fold_0.check_fold_node ->" in str(result.exception)
     assert not (project / "data" / LOCK_FILE).exists()  # on_pipeline_error released it
 
 
