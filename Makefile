@@ -7,7 +7,7 @@ export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint viz clean-data
+.PHONY: demo test lint viz airflow clean-data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ lint: $(VENV)/.installed-dev
 
 viz: $(VENV)/.installed
 	$(BIN)/kedro viz build
+
+# Airflow DAG of the default pipeline, one task per namespace (kedro-airflow is a dev extra).
+airflow: $(VENV)/.installed-dev
+	$(BIN)/kedro airflow create --pipelines __default__ --group-by namespace
 
 clean-data:
 	find data -mindepth 2 ! -name .gitkeep -delete

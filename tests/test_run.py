@@ -50,7 +50,7 @@ def test_registry_names_and_default() -> None:
     configure_project("xview3_pipeline")
     assert {"synthetic_data", "ingestion", "locations", "folds", "__default__"} <= set(pipelines)
     default = {n.name for n in pipelines["__default__"].nodes}
-    assert {"index_scenes_node", "cluster_scenes_node", "split_folds_node"} <= default
+    assert {"ingestion.index_scenes_node", "cluster_scenes_node", "split_folds_node"} <= default
     assert {"roundtrip_report_node", "fold_0.train_fold_node", "fold_3.train_fold_node"} <= default
     assert "generate_synthetic_dataset_node" not in default
     training = {n.name for n in pipelines["training"].nodes}

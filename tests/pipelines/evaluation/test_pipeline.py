@@ -55,7 +55,7 @@ def test_old_pipeline_names_are_steps_of_the_template() -> None:
     assert _names(pipelines["cfar_baseline"]) == {n for n in full if n.startswith("cfar.")}
     assert set().union(*steps.values()) | _names(pipelines["cfar_baseline"]) == full
     default = _names(pipelines["__default__"])
-    assert full <= default and "index_scenes_node" in default
+    assert full <= default and "ingestion.index_scenes_node" in default
     assert {"cnn.report_test_scores_node", "cfar.report_test_scores_node"} <= default
 
 

@@ -172,6 +172,8 @@ def train_fold(
         best score and epoch.
     """
     coder = CircleNetCoder(CoderConfig.from_dict(config.coder))
+    # The initial weights come from the seed too: the same seed, the same model.
+    pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
     model = build_model(dict(config.model))
     loss = CircleNetLoss(LossConfig.from_dict(config.loss))
     train_loader, val_loader = build_loaders(config, data, coder)

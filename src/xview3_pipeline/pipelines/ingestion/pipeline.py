@@ -6,8 +6,14 @@ from .nodes import index_scenes, validate_labels
 
 
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """Index scenes, then validate labels against the index and save both together."""
-    return Pipeline(
+    """Index scenes, then validate labels against the index and save both together.
+
+    The two nodes hand the index over in memory (it is saved only with the labels), so
+    they share the namespace ``ingestion``: a deployment that runs one namespace per task
+    (``kedro airflow create --group-by namespace``) keeps them together. Only the node
+    names carry it (``ingestion.index_scenes_node``); datasets and parameters do not.
+    """
+    nodes = Pipeline(
         [
             Node(
                 func=index_scenes,
@@ -23,3 +29,4 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             ),
         ]
     )
+    return Pipeline(nodes, namespace="ingestion", prefix_datasets_with_namespace=False)

@@ -29,6 +29,7 @@ def fold_template() -> Pipeline:
                 },
                 outputs=["model", "training_history", "training_curves"],
                 name="train_fold_node",
+                tags="gpu",  # DaskRunner: one GPU per fold where workers declare GPUs
             ),
             Node(
                 func=clear_training_work,
