@@ -45,6 +45,8 @@ class _Connection:
     client: Client
     cluster: LocalCluster | None
 
+    dashboard: str | None
+
     def alive(self) -> bool:
         return self.client.status == "running"
 
@@ -56,10 +58,16 @@ class _Connection:
                 self.cluster.close()
 
 
-def _dashboard(client: Client) -> str | None:
-    """The dashboard's address, or ``None`` when the scheduler serves none."""
+def _dashboard(client: Client, config: DaskConfig) -> str | None:
+    """The dashboard's address; ``None`` for a ``LocalCluster`` built without one.
+
+    (The scheduler's HTTP server runs also without the dashboard, so its ``services``
+    cannot tell.)
+    """
+    if config.address is None and config.dashboard_address is None:
+        return None
     services = client.scheduler_info(n_workers=0).get("services", {})
-    return client.dashboard_link if "dashboard" in services else None
+    return str(client.dashboard_link) if "dashboard" in services else None
 
 
 def _check_resources(client: Client, config: DaskConfig, where: str) -> None:
@@ -100,9 +108,14 @@ def _connect(config: DaskConfig) -> _Connection:
             resources=dict(config.resources) or None,
             silence_logs=logging.WARNING,
         )
-        client, where = Client(cluster), "the LocalCluster"
-    connection = _Connection(client, cluster)
+        try:
+            client, where = Client(cluster), "the LocalCluster"
+        except Exception:
+            cluster.close()
+            raise
+    connection = _Connection(client, cluster, None)
     try:
+        connection.dashboard = _dashboard(client, config)
         _check_resources(client, config, where)
     except Exception:
         connection.close()
@@ -115,7 +128,7 @@ def _connect(config: DaskConfig) -> _Connection:
         client.scheduler.address,
         len(workers),
         threads,
-        _dashboard(client) or "none",
+        connection.dashboard or "none",
     )
     return connection
 
@@ -135,8 +148,11 @@ class _Pool:
                 _close_quietly(connection)
             connection = self.connections[key] = _connect(config)
         else:
-            logger.info("Dask: reusing %s (dashboard: %s)", connection.client.scheduler.address,
-                        _dashboard(connection.client) or "none")  # fmt: skip
+            logger.info(
+                "Dask: reusing %s (dashboard: %s)",
+                connection.client.scheduler.address,
+                connection.dashboard or "none",
+            )
         return connection
 
     def close(self) -> None:
