@@ -14,6 +14,7 @@ from xview3_pipeline.core.parallel import (
     ClusterResourceError,
     DaskConfig,
     ExecutorConfig,
+    RemoteTaskError,
     SceneTask,
     TaskFailure,
     close_clusters,
@@ -100,7 +101,8 @@ def test_a_failing_task_is_retried_then_reported_while_the_others_finish(
     failure = results["broken"]
     assert isinstance(failure, TaskFailure) and failure.source == "raw/broken"
     assert failure.error == f"ValueError: {broken}: corrupt raster"
-    assert isinstance(failure.exception, ValueError)
+    assert isinstance(failure.exception, RemoteTaskError)
+    assert "in _broken" in failure.exception.remote_traceback
     assert len(broken.read_text().splitlines()) == 2  # the first try and one retry
     assert [results["s0"][0], results["s1"][0]] == [0, 1]
     # without retries the transient error is reported

@@ -15,6 +15,7 @@ from xview3_pipeline.core.parallel.cluster import (
 from xview3_pipeline.core.parallel.config import EXECUTORS, DaskConfig, ExecutorConfig
 from xview3_pipeline.core.parallel.tasks import (
     ClusterTaskLostError,
+    RemoteTaskError,
     SceneTask,
     TaskFailure,
     run_tasks,
@@ -27,6 +28,7 @@ __all__ = [
     "ClusterTaskLostError",
     "DaskConfig",
     "ExecutorConfig",
+    "RemoteTaskError",
     "SceneTask",
     "TaskFailure",
     "close_clusters",

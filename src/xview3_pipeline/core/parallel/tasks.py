@@ -23,6 +23,7 @@ the ``local`` executor the tasks run one after the other in this process. With `
 from __future__ import annotations
 
 import logging
+import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,13 +35,41 @@ from tqdm.auto import tqdm
 from xview3_pipeline.core.io.parquet import write_parquet_atomic
 from xview3_pipeline.core.parallel.config import ExecutorConfig
 
-__all__ = ["ClusterTaskLostError", "SceneTask", "TaskFailure", "run_tasks", "table_task"]
+__all__ = [
+    "ClusterTaskLostError",
+    "RemoteTaskError",
+    "SceneTask",
+    "TaskFailure",
+    "run_tasks",
+    "table_task",
+]
 
 logger = logging.getLogger(__name__)
 
 
 class ClusterTaskLostError(RuntimeError):
     """The cluster lost a task without an error of its own (e.g. the scheduler went away)."""
+
+
+class RemoteTaskError(Exception):
+    """A task's error as it crosses from a worker: ``ExceptionType: message`` and traceback.
+
+    Errors of any type cross intact this way (Dask hands back a bare ``Exception`` with
+    the repr of an error that does not pickle, as rasterio's do), so a scene's error
+    reads the same with both executors.
+
+    Attributes:
+        error: ``ExceptionType: message`` of the original error.
+        remote_traceback: Its traceback on the worker, as text.
+    """
+
+    def __init__(self, error: str, remote_traceback: str = "") -> None:
+        super().__init__(error)
+        self.error = error
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.error, self.remote_traceback)
 
 
 @dataclass(frozen=True)
@@ -101,13 +130,28 @@ def table_task(
     return len(frame)
 
 
+def _error_text(exc: BaseException) -> str:
+    return exc.error if isinstance(exc, RemoteTaskError) else f"{type(exc).__name__}: {exc}"
+
+
 def _failure(task: SceneTask, exc: BaseException) -> TaskFailure:
-    return TaskFailure(task.name, task.source, f"{type(exc).__name__}: {exc}", exc)
+    return TaskFailure(task.name, task.source, _error_text(exc), exc)
 
 
 def _call(fn: Callable[..., Any], shared: Any, args: tuple[Any, ...]) -> Any:
     """What a task runs (here or on a worker)."""
     return fn(shared, *args)
+
+
+def _remote_call(fn: Callable[..., Any], shared: Any, args: tuple[Any, ...]) -> Any:
+    """What a task runs on a worker; its error crosses as a :class:`RemoteTaskError`."""
+    try:
+        return fn(shared, *args)
+    except Exception as exc:
+        error = RemoteTaskError(_error_text(exc), traceback.format_exc())
+    # Raised outside the handler, so that it carries no __context__: Dask pickles the
+    # chain, and one unpicklable link would turn it into a bare Exception.
+    raise error
 
 
 def _run_local(tasks: Sequence[SceneTask]) -> Iterator[tuple[SceneTask, Any]]:
@@ -136,7 +180,7 @@ def _run_dask(
         run = uuid.uuid4().hex[:8]
         futures = {
             client.submit(
-                _call,
+                _remote_call,
                 task.fn,
                 shared.get(id(task.shared)),
                 task.args,
@@ -157,7 +201,10 @@ def _run_dask(
                     task = futures[future]
                     bar.update()
                     if future.status == "error":
-                        yield task, _failure(task, future.exception())
+                        failure = _failure(task, future.exception())
+                        remote = getattr(failure.exception, "remote_traceback", "")
+                        logger.debug("Scene %s failed on a worker:\n%s", task.name, remote)
+                        yield task, failure
                     elif future.status == "finished":
                         yield task, future.result()
                     else:
