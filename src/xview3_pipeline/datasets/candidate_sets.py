@@ -41,7 +41,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
@@ -209,7 +209,7 @@ def run_scene_jobs(
     executor: ExecutorConfig | None = None,
     targets: Mapping[str, Path] | None = None,
     label: str = "detect",
-) -> Iterator[tuple[SceneJob, Any]]:
+) -> Generator[tuple[SceneJob, Any], None, None]:
     """Run jobs with the executor, isolating failures.
 
     Args:

@@ -73,18 +73,17 @@ def test_dask_gives_the_local_results_and_ships_the_shared_object_once(
 ) -> None:
     log = tmp_path / "arrivals.txt"
     shared = Shared(str(log), 10)
-    local = {t.name: r[0] for t, r in run_tasks(_tasks(shared, 6))}
+    local = {t.name: r[0] for t, r in run_tasks(_tasks(shared, 12))}
     assert not log.exists()  # nothing is pickled locally
-    remote = dict(run_tasks(_tasks(shared, 6), _on(dask_cluster), label="square"))
-    assert (
-        {t.name: r[0] for t, r in remote.items()}
-        == local
-        == {f"s{i}": 10 + i * i for i in range(6)}
-    )
+    remote = dict(run_tasks(_tasks(shared, 12), _on(dask_cluster), label="square"))
+    expected = {f"s{i}": 10 + i * i for i in range(12)}
+    assert {t.name: r[0] for t, r in remote.items()} == local == expected
     pids = {r[1] for r in remote.values()}
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    # Sent to the workers with the scatter (Dask's replication may hand a worker a second
+    # copy), never with each of the 12 tasks.
     arrivals = log.read_text().splitlines()
-    assert len(arrivals) == len(set(arrivals)) <= 2  # once per worker, not once per task
+    assert len(set(arrivals)) <= 2 and len(arrivals) <= 2 * len(set(arrivals)) < 12
 
 
 def test_a_failing_task_is_retried_then_reported_while_the_others_finish(

@@ -5,6 +5,7 @@ detector, and the cluster closed at the end."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,17 @@ from xview3_pipeline.core.detection import CfarDetector, Scene, detect_candidate
 from xview3_pipeline.core.detection.cfar import CfarConfig
 
 SETS = Path("data/07_model_output/candidates/cfar")
+
+
+class _Records(logging.Handler):
+    """Keeps the messages it receives."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +55,19 @@ def test_cli_params_switch_detection_to_a_local_cluster(
     from xview3_pipeline.core.parallel import cluster
 
     monkeypatch.chdir(project)
+    # On a child of the configured loggers: Kedro's logging set-up replaces the handlers
+    # of root and of "xview3_pipeline", not those of its children.
+    records = _Records()
+    logger = logging.getLogger("xview3_pipeline.core.parallel")
+    logger.addHandler(records)
     params = "executor=dask,dask.n_workers=2,dask.dashboard_address=null,dask.resources.GPU=1"
     args = ["run", "--pipelines", "cfar_baseline", "--tags", "detect", "--params", params]
-    result = CliRunner().invoke(KedroCLI(project_path=project), args)
+    try:
+        result = CliRunner().invoke(KedroCLI(project_path=project), args)
+    finally:
+        logger.removeHandler(records)
     assert result.exit_code == 0, f"{result.output[-3000:]}\n{result.exception!r}"
-    log = (project / "info.log").read_text()
+    log = "\n".join(records.messages)
     assert log.count("Dask: the LocalCluster") == 1  # holdout and test share the cluster
     assert "2 worker(s), 2 thread(s); dashboard: none" in log
     assert "Dask: reusing" in log and "resources {'GPU': 1.0}" in log

@@ -44,7 +44,7 @@ class ClusterResourceError(RuntimeError):
 class _Connection:
     client: Client
     cluster: LocalCluster | None
-
+    address: str
     dashboard: str | None
 
     def alive(self) -> bool:
@@ -113,7 +113,8 @@ def _connect(config: DaskConfig) -> _Connection:
         except Exception:
             cluster.close()
             raise
-    connection = _Connection(client, cluster, None)
+    address = config.address if cluster is None else cluster.scheduler_address
+    connection = _Connection(client, cluster, str(address), None)
     try:
         connection.dashboard = _dashboard(client, config)
         _check_resources(client, config, where)
@@ -125,7 +126,7 @@ def _connect(config: DaskConfig) -> _Connection:
     logger.info(
         "Dask: %s (%s), %d worker(s), %d thread(s); dashboard: %s",
         where,
-        client.scheduler.address,
+        connection.address,
         len(workers),
         threads,
         connection.dashboard or "none",
@@ -150,7 +151,7 @@ class _Pool:
         else:
             logger.info(
                 "Dask: reusing %s (dashboard: %s)",
-                connection.client.scheduler.address,
+                connection.address,
                 connection.dashboard or "none",
             )
         return connection

@@ -62,9 +62,10 @@ class DaskConfig:
 
     def _problems(self) -> list[str]:
         problems = []
-        if self.address is not None and (not isinstance(self.address, str) or not self.address):
+        address: object = self.address
+        if address is not None and (not isinstance(address, str) or not address):
             problems.append(
-                f"dask.address={self.address!r}: expected a scheduler address such as "
+                f"dask.address={address!r}: expected a scheduler address such as "
                 "'tcp://scheduler:8786', or null for a LocalCluster"
             )
         if self.n_workers is not None and (not _is_int(self.n_workers) or self.n_workers < 1):
@@ -75,15 +76,16 @@ class DaskConfig:
             )
         if not _is_int(self.retries) or self.retries < 0:
             problems.append(f"dask.retries={self.retries!r}: expected an integer >= 0")
-        if not isinstance(self.resources, Mapping):
+        resources: object = self.resources  # as configured: any YAML value
+        if not isinstance(resources, Mapping):
             problems.append(
-                f"dask.resources={self.resources!r}: expected a mapping of resource names to "
+                f"dask.resources={resources!r}: expected a mapping of resource names to "
                 "amounts per scene, e.g. {GPU: 1}"
             )
         else:
             bad = {
                 k: v
-                for k, v in self.resources.items()
+                for k, v in resources.items()
                 if not isinstance(k, str)
                 or isinstance(v, bool)
                 or not isinstance(v, int | float)
@@ -95,10 +97,10 @@ class DaskConfig:
                     f"dask.resources has {bad}: expected names with positive amounts per "
                     "scene, e.g. {GPU: 1}"
                 )
-        if self.dashboard_address is not None and not isinstance(self.dashboard_address, str):
+        dashboard: object = self.dashboard_address
+        if dashboard is not None and not isinstance(dashboard, str):
             problems.append(
-                f"dask.dashboard_address={self.dashboard_address!r}: expected ':port', "
-                "'host:port' or null"
+                f"dask.dashboard_address={dashboard!r}: expected ':port', 'host:port' or null"
             )
         return problems
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,7 +154,7 @@ def _remote_call(fn: Callable[..., Any], shared: Any, args: tuple[Any, ...]) -> 
     raise error
 
 
-def _run_local(tasks: Sequence[SceneTask]) -> Iterator[tuple[SceneTask, Any]]:
+def _run_local(tasks: Sequence[SceneTask]) -> Generator[tuple[SceneTask, Any], None, None]:
     for task in tasks:
         try:
             result = _call(task.fn, task.shared, task.args)
@@ -166,7 +166,7 @@ def _run_local(tasks: Sequence[SceneTask]) -> Iterator[tuple[SceneTask, Any]]:
 
 def _run_dask(
     tasks: Sequence[SceneTask], config: ExecutorConfig, label: str
-) -> Iterator[tuple[SceneTask, Any]]:
+) -> Generator[tuple[SceneTask, Any], None, None]:
     from distributed import as_completed  # noqa: PLC0415 (only with executor=dask)
 
     from xview3_pipeline.core.parallel.cluster import dask_client  # noqa: PLC0415
@@ -222,7 +222,7 @@ def _run_dask(
 
 def run_tasks(
     tasks: Sequence[SceneTask], executor: ExecutorConfig | None = None, *, label: str = "scenes"
-) -> Iterator[tuple[SceneTask, Any]]:
+) -> Generator[tuple[SceneTask, Any], None, None]:
     """Run per-scene tasks with the configured executor, isolating failures.
 
     Args:
