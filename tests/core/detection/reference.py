@@ -44,17 +44,22 @@ def tile_origins(grid: TileGrid) -> list[tuple[int, int]]:
 class WholeSceneSink:
     """Accumulates the whole scene's maps, decodes them in one piece."""
 
-    def __init__(self, grid: TileGrid, config: InferenceConfig, bands: BandSource) -> None:
+    def __init__(
+        self, grid: TileGrid, config: InferenceConfig, bands: BandSource, device: torch.device
+    ) -> None:
         self.grid, self.config, self.bands = grid, config, bands
         self.out_h, out_w = grid.output_shape
         self.acc = BandAccumulator(self.out_h, self.out_h, out_w, grid.tile // grid.stride)
 
-    def begin_band(self, row0: int, valid: np.ndarray) -> None:
+    def begin_band(self, row0: int) -> None:
         """Nothing to finalise before the end."""
+
+    def end_band(self, row0: int, valid: np.ndarray, width: int) -> None:
+        """The whole scene's validity is read at the end."""
 
     def add(self, maps: torch.Tensor, out_row: int, out_cols: Sequence[int]) -> None:
         """Blend tile maps into the whole-scene accumulator."""
-        self.acc.add(maps, out_row, out_cols)
+        self.acc.add(maps.cpu(), out_row, out_cols)
 
     def maps(self) -> tuple[np.ndarray, np.ndarray]:
         """``(6, h, w)`` blended maps and ``(h, w)`` summed weights."""
@@ -64,7 +69,7 @@ class WholeSceneSink:
         """Decode the whole map at once."""
         whole = self.bands.read(0, 0, self.grid.height, self.grid.width)
         validity = Validity(lambda r, c: False, self.grid.height, self.grid.width, keep=1)
-        validity.add_band(0, np.isfinite(whole).all(0))
+        validity.add_mask(0, np.isfinite(whole).all(0))
         block = self.acc.finalised(0, self.out_h)
         top = TopK(self.config.max_objects)
         top.add(decode_rows(block, 0, self.out_h, 0, config=self.config, validity=validity))

@@ -42,6 +42,7 @@ from xview3_pipeline.core.detection.cnn import (
     pyramid_weight,
     tile_starts,
 )
+from xview3_pipeline.core.detection.cnn.prefetch import CHUNK_COLS
 from xview3_pipeline.core.types import CircleNetOutputs
 
 BACKGROUND_DB = -25.0
@@ -263,17 +264,23 @@ def test_band_streaming_equals_whole_scene(
     scene, _ = _many_peaks_scene(tmp_path)
     ens = CircleNetEnsemble([CentroidModel()], flip_tta=True)
     cfg = config(coverage=coverage, max_objects=max_objects, batch_size=batch_size)
-    reads: list[tuple[int, int]] = []
+    reads: list[tuple[int, int, int, int]] = []
     original = SceneReader.read
 
     def counting_read(self: SceneReader, row0: int, col0: int, h: int, w: int) -> np.ndarray:
-        reads.append((h, w))
+        reads.append((row0, col0, h, w))
         return original(self, row0, col0, h, w)
 
     monkeypatch.setattr(SceneReader, "read", counting_read)
-    streamed = predict_scene(ens, scene, cfg)
+    streamed = predict_scene(ens, scene, cfg.replace(prefetch=0))
     grid = TileGrid.build(300, 517, 64, 48, coverage=coverage)
-    assert reads == [(64, grid.read_width)] * grid.n_bands  # one read per band, no fallback
+    # Each band read once, in column windows left to right; no fallback pixel reads.
+    expected = [
+        (r, c, 64, min(CHUNK_COLS, grid.read_width - c))
+        for r in grid.row_starts
+        for c in range(0, grid.read_width, CHUNK_COLS)
+    ]
+    assert reads == expected
     reference = predict_scene_reference(ens, scene, cfg)
     assert len(streamed) > (30 if max_objects < 100 else 200)
     assert len(streamed) == len(reference) <= max_objects

@@ -11,6 +11,7 @@ scenes, notebooks).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from typing import Protocol
@@ -50,7 +51,9 @@ class SceneBands:
     """Bands of a scene's rasters, read through windows under a bounded GDAL cache.
 
     Use as a context manager: the rasters are open (and ``GDAL_CACHEMAX`` is
-    ``gdal_cache_mb``) inside the ``with`` block.
+    ``gdal_cache_mb``) inside the ``with`` block. Reads are serialised by a lock, so a
+    background thread may read ahead while the caller reads a pixel now and then (GDAL
+    handles are not safe for concurrent use).
 
     Args:
         scene: The scene.
@@ -64,6 +67,7 @@ class SceneBands:
         self.gdal_cache_mb = int(gdal_cache_mb)
         self._stack: ExitStack | None = None
         self._reader: SceneReader | None = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> SceneBands:
         stack = ExitStack()
@@ -97,12 +101,13 @@ class SceneBands:
 
     def read(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
         """``(2, height, width)`` ``[VH, VV]`` window (see :meth:`SceneReader.read`)."""
-        return self.reader.read(row0, col0, height, width)
+        with self._lock:
+            return self.reader.read(row0, col0, height, width)
 
     def bands(self, windows: Iterable[Window], width: int) -> Iterator[tuple[int, np.ndarray]]:
         """``(row0, (2, rows, width) band)`` of each window, columns ``[0, width)``."""
         for row0, n_rows in windows:
-            yield row0, self.reader.read(row0, 0, n_rows, width)
+            yield row0, self.read(row0, 0, n_rows, width)
 
 
 class ArrayBands:

@@ -18,12 +18,11 @@ import pandas as pd
 
 from xview3_pipeline.core.constants import COMPONENTS, THRESHOLD_NAMES
 from xview3_pipeline.core.tuning.cache import PreparedCache, clean_threshold, quiet_repeats
-from xview3_pipeline.core.tuning.config import TuningConfig, as_config
+from xview3_pipeline.core.tuning.config import TuningConfig
 from xview3_pipeline.core.tuning.results import (
     TuningResult,
     finish,
-    log_coverage,
-    nothing_to_tune,
+    start_search,
 )
 
 __all__ = ["grid_search"]
@@ -53,13 +52,12 @@ def grid_search(
     Returns:
         The :class:`TuningResult` (``study`` None); ``trials`` has every grid point.
     """
-    config = as_config(config)
-    empty = nothing_to_tune(candidates, truth, config, "grid")
-    if empty is not None:
-        return empty
-    log_coverage(candidates, truth, shorelines)
-    if cache is None:
-        cache = PreparedCache.from_config(candidates, truth, config, shorelines)
+    config, prepared = start_search(
+        candidates, truth, config, "grid", shorelines=shorelines, cache=cache
+    )
+    if isinstance(prepared, TuningResult):
+        return prepared
+    cache = prepared
     vessel, fishing = config.grid.vessel_values(), config.grid.fishing_values()
     vv, ff = (a.ravel() for a in np.meshgrid(vessel, fishing, indexing="ij"))
     frames = []

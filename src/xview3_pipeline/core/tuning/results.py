@@ -15,7 +15,7 @@ import pandas as pd
 from xview3_pipeline.core.constants import COMPONENTS, THRESHOLD_NAMES
 from xview3_pipeline.core.metric import MetricResult
 from xview3_pipeline.core.tuning.cache import PreparedCache
-from xview3_pipeline.core.tuning.config import TuningConfig
+from xview3_pipeline.core.tuning.config import TuningConfig, as_config
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ __all__ = [
     "finish",
     "log_coverage",
     "nothing_to_tune",
+    "start_search",
 ]
 
 #: Columns of :attr:`TuningResult.trials` (both methods).
@@ -114,6 +115,40 @@ def log_coverage(candidates: pd.DataFrame, truth: pd.DataFrame, shorelines: Any)
             )
     if shorelines is None:
         logger.info("No shorelines given: the close-to-shore F1 term is 0 while tuning.")
+
+
+def start_search(
+    candidates: pd.DataFrame,
+    truth: pd.DataFrame,
+    config: TuningConfig | Mapping[str, Any] | None,
+    method: str,
+    *,
+    shorelines: Any,
+    cache: PreparedCache | None,
+) -> tuple[TuningConfig, PreparedCache | TuningResult]:
+    """What both searches do first: parse the config, then the cache or the defaults.
+
+    Args:
+        candidates: Candidate detections.
+        truth: Holdout labels in the official layout.
+        config: Tuning configuration (a mapping is parsed with
+            :meth:`TuningConfig.from_dict`; None: the defaults).
+        method: ``grid`` or ``optuna``, recorded in an empty result.
+        shorelines: Preloaded shorelines; None turns the shore term off.
+        cache: A cache to reuse (built from ``config`` if None).
+
+    Returns:
+        The parsed config and either the prepared cache to search with, or the result to
+        return at once (:func:`nothing_to_tune`) when there are no candidates or labels.
+    """
+    parsed = as_config(config)
+    empty = nothing_to_tune(candidates, truth, parsed, method)
+    if empty is not None:
+        return parsed, empty
+    log_coverage(candidates, truth, shorelines)
+    if cache is None:
+        cache = PreparedCache.from_config(candidates, truth, parsed, shorelines)
+    return parsed, cache
 
 
 def finish(

@@ -37,15 +37,14 @@ from xview3_pipeline.core.tuning.cache import (
     clean_threshold,
     quiet_repeats,
 )
-from xview3_pipeline.core.tuning.config import TuningConfig, as_config
+from xview3_pipeline.core.tuning.config import TuningConfig
 from xview3_pipeline.core.tuning.results import (
     TRIAL_COLUMNS,
     TuningResult,
     components_of,
     empty_trials,
     finish,
-    log_coverage,
-    nothing_to_tune,
+    start_search,
 )
 
 logger = logging.getLogger(__name__)
@@ -90,13 +89,12 @@ def optuna_search(
     Raises:
         ValueError: When resuming a study that was run on other data or metric options.
     """
-    config = as_config(config)
-    empty = nothing_to_tune(candidates, truth, config, "optuna")
-    if empty is not None:
-        return empty
-    log_coverage(candidates, truth, shorelines)
-    if cache is None:
-        cache = PreparedCache.from_config(candidates, truth, config, shorelines)
+    config, prepared = start_search(
+        candidates, truth, config, "optuna", shorelines=shorelines, cache=cache
+    )
+    if isinstance(prepared, TuningResult):
+        return prepared
+    cache = prepared
     study = _open_study(candidates, truth, config, shorelines, storage_path)
     n_failed = fail_stale_trials(study)
     done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))

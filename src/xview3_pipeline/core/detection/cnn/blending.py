@@ -9,7 +9,8 @@ axes), ``α`` normalising the mean weight to 1. It is positive everywhere.
 
 :class:`BandAccumulator` holds ``Σ w · map`` of the six maps and ``Σ w`` for a window of
 output rows; rows that no later tile can reach are finalised (sum / weights, 0 where no
-tile contributed, the winner's NaN → 0) and shifted out.
+tile contributed, the winner's NaN → 0) and shifted out. Finalising works in place (the decoder reads a view of the buffer) and
+shifting copies rows without a temporary.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class BandAccumulator:
     """Weighted sums of the six maps and the weights for ``capacity`` output rows.
 
     ``acc[:6]`` holds ``Σ w · map``, ``acc[6]`` ``Σ w``, for output rows
-    ``[base, base + capacity)``; memory ``7 · capacity · out_w · 4`` B.
+    ``[base, base + capacity)``; memory ``7 · capacity · out_w · 4`` B, on ``device``.
 
     Args:
         capacity: Output rows held (a tile's ``T / s`` for streaming, the scene's for a
@@ -80,12 +81,20 @@ class BandAccumulator:
         out_h: Scene rows at the output stride.
         out_w: Scene columns at the output stride.
         tile_out: Tile side at the output stride (size of the pyramid weight).
+        device: Where the sums live (the model's device: tile maps are added there).
     """
 
-    def __init__(self, capacity: int, out_h: int, out_w: int, tile_out: int) -> None:
-        self.acc = torch.zeros(N_MAPS + 1, capacity, out_w, dtype=torch.float32)
+    def __init__(
+        self,
+        capacity: int,
+        out_h: int,
+        out_w: int,
+        tile_out: int,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.acc = torch.zeros(N_MAPS + 1, capacity, out_w, dtype=torch.float32, device=device)
         self.out_h, self.out_w = out_h, out_w
-        self.weight = torch.from_numpy(pyramid_weight(tile_out).copy())
+        self.weight = torch.from_numpy(pyramid_weight(tile_out).copy()).to(device)
         self.base = 0
 
     def add(self, maps: torch.Tensor, out_row: int, out_cols: Sequence[int]) -> None:
@@ -112,15 +121,32 @@ class BandAccumulator:
         covered = weight > 0
         return torch.where(covered, acc / torch.where(covered, weight, 1.0), 0.0)
 
-    def pop(self, n_rows: int) -> torch.Tensor:
-        """Finalise the first ``n_rows`` rows (zeros past the buffer) and shift the rest up."""
+    def finalise_rows(self, n_rows: int) -> torch.Tensor:
+        """Finalise the first ``n_rows`` buffer rows in place; a ``(6, n, w)`` view of them.
+
+        Bit-identical to :meth:`finalised` (``Σ w · map / Σ w``; an uncovered pixel has
+        ``Σ w · map = 0`` and is divided by 1). The view is valid until :meth:`shift`.
+        """
+        n_in = min(n_rows, self.acc.shape[1])
+        weight = self.acc[N_MAPS : N_MAPS + 1, :n_in]
+        weight.masked_fill_(weight == 0, 1.0)  # every tile weight is > 0
+        return self.acc[:N_MAPS, :n_in].div_(weight)
+
+    def shift(self, n_rows: int) -> None:
+        """Drop the first ``n_rows`` rows: shift the rest up, zero the freed rows."""
         capacity = self.acc.shape[1]
         n_in = min(n_rows, capacity)
-        block = self.finalised(0, n_in)
-        if n_rows > n_in:
-            block = torch.cat([block, block.new_zeros(N_MAPS, n_rows - n_in, self.out_w)], 1)
-        if n_in < capacity:
-            self.acc[:, : capacity - n_in] = self.acc[:, n_in:].clone()
+        for dst in range(0, capacity - n_in, n_in):  # non-overlapping row copies
+            rows = min(n_in, capacity - n_in - dst)
+            self.acc[:, dst : dst + rows] = self.acc[:, dst + n_in : dst + n_in + rows]
         self.acc[:, capacity - n_in :] = 0.0
         self.base += n_rows
+
+    def pop(self, n_rows: int) -> torch.Tensor:
+        """Finalise the first ``n_rows`` rows (zeros past the buffer) and shift the rest up."""
+        block = self.finalise_rows(n_rows).clone()
+        if n_rows > block.shape[1]:
+            extra = block.new_zeros(N_MAPS, n_rows - block.shape[1], self.out_w)
+            block = torch.cat([block, extra], 1)
+        self.shift(n_rows)
         return block

@@ -40,9 +40,9 @@ _FIELDS = ("x", "y", "objectness", "vessel", "fishing", "length_m")
 class Validity:
     """Whether detection pixels are valid in both VV and VH, from the bands in memory.
 
-    Keeps the masks of the last ``keep`` bands (enough for every emitted row); anything
-    else is read through ``read_pixel`` (rare: a peak whose offset points far from its
-    cell).
+    Keeps the masks of the last ``keep`` bands (enough for every emitted row), packed 8
+    pixels a byte (:func:`numpy.packbits`, big bit order, along columns); anything else is
+    read through ``read_pixel`` (rare: a peak whose offset points far from its cell).
 
     Args:
         read_pixel: ``(row, col) -> bool`` for one pixel.
@@ -56,19 +56,31 @@ class Validity:
     ) -> None:
         self.read_pixel = read_pixel
         self.height, self.width = height, width
-        self.bands: deque[tuple[int, np.ndarray]] = deque(maxlen=keep)
+        self.bands: deque[tuple[int, np.ndarray, int]] = deque(maxlen=keep)
 
-    def add_band(self, row0: int, valid: np.ndarray) -> None:
-        """Remember the ``(rows, cols)`` validity of input rows ``[row0, row0 + rows)``."""
-        self.bands.append((int(row0), valid))
+    def add_band(self, row0: int, packed: np.ndarray, width: int) -> None:
+        """Remember the validity of input rows ``[row0, row0 + rows)``, columns ``[0, width)``.
+
+        Args:
+            row0: First row.
+            packed: ``(rows, ceil(width / 8))`` uint8, ``np.packbits(valid, axis=1)``.
+            width: Columns of the unpacked mask.
+        """
+        self.bands.append((int(row0), packed, int(width)))
+
+    def add_mask(self, row0: int, valid: np.ndarray) -> None:
+        """Remember an unpacked ``(rows, cols)`` bool mask (packed here)."""
+        self.add_band(row0, np.packbits(valid, axis=1), valid.shape[1])
 
     def __call__(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """``(n,)`` bool: the pixels are inside the scene and finite in both channels."""
         out = np.zeros(len(rows), dtype=bool)
         todo = (rows >= 0) & (rows < self.height) & (cols >= 0) & (cols < self.width)
-        for row0, mask in self.bands:
-            sel = todo & (rows >= row0) & (rows < row0 + mask.shape[0]) & (cols < mask.shape[1])
-            out[sel] = mask[rows[sel] - row0, cols[sel]]
+        for row0, packed, width in self.bands:
+            sel = todo & (rows >= row0) & (rows < row0 + packed.shape[0]) & (cols < width)
+            c = cols[sel]
+            byte = packed[rows[sel] - row0, c >> 3]
+            out[sel] = (byte >> (7 - (c & 7)).astype(np.uint8)) & 1
             todo &= ~sel
         for i in np.flatnonzero(todo):  # rare fallback, a handful of 1 x 1 reads
             out[i] = self.read_pixel(int(rows[i]), int(cols[i]))
@@ -103,19 +115,24 @@ def _select_peaks(
     if n_peaks == 0:
         return _empty()
     k = min(n_peaks, config.max_objects)
-    while True:
+    while True:  # on the maps' device; only the k candidate rows come to the host
         scores, index, ys, xs = topk_peaks(nms[None, None], k)
         peaks = peak_values(
             maps[None], index, xs, ys, stride=config.stride, row0=row0, dtype=torch.float64
         )
-        x, y = peaks["x"][0].numpy(), peaks["y"][0].numpy()
+        x, y = _host(peaks["x"][0]), _host(peaks["y"][0])
         valid = validity(y.astype(np.int64), x.astype(np.int64))  # truncation, as the coder
         if int(valid.sum()) >= config.max_objects or k >= n_peaks:
             break
         k = min(n_peaks, 2 * k)
-    out = {"x": x, "y": y, "objectness": scores[0].double().numpy()}
-    out |= {key: peaks[key][0].double().numpy() for key in ("vessel", "fishing", "length_m")}
+    out = {"x": x, "y": y, "objectness": _host(scores[0].double())}
+    out |= {key: _host(peaks[key][0].double()) for key in ("vessel", "fishing", "length_m")}
     return {key: v[valid] for key, v in out.items()}
+
+
+def _host(t: torch.Tensor) -> np.ndarray:
+    """A small tensor as a host numpy array."""
+    return t.cpu().numpy()
 
 
 def _order(c: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -176,8 +193,15 @@ def decode_rows(
     return _select_peaks(nms, maps, block_row0 + start, config, validity)
 
 
+#: Output rows decoded at a time (bounds the temporaries of NMS and peak reading).
+DECODE_ROWS = 64
+
+
 class PeakStream:
     """Exact streaming NMS + top-K over finalised row blocks arriving top to bottom.
+
+    A block is decoded ``DECODE_ROWS`` rows at a time, so the temporaries stay
+    ``O(DECODE_ROWS · w)`` whatever the block's height.
 
     Args:
         out_h: Scene rows at the output stride.
@@ -198,6 +222,10 @@ class PeakStream:
 
     def push(self, rows: torch.Tensor) -> None:
         """Take the next finalised ``(6, n, w)`` rows and emit what has become final."""
+        for start in range(0, rows.shape[1], DECODE_ROWS):
+            self._push(rows[:, start : start + DECODE_ROWS])
+
+    def _push(self, rows: torch.Tensor) -> None:
         self.pending = rows if self.pending is None else torch.cat([self.pending, rows], 1)
         self.f += rows.shape[1]
         end = self.f if self.f >= self.out_h else self.f - self.pad
