@@ -146,3 +146,18 @@ def test_a_run_scope_keeps_one_connection(
     assert opened[0].client.status == "closed"
     list(run_tasks(tasks, _on(dask_cluster)))  # outside a scope: its own, closed at once
     assert len(opened) == 2 and opened[1].client.status == "closed"
+
+
+def _stage_inside_a_worker(address: str) -> str:
+    """What a per-scene stage with ``executor: dask`` would do inside a DaskRunner task."""
+    with cluster_module.dask_client(DaskConfig(address=address)):
+        return "connected"
+
+
+def test_a_dask_stage_inside_a_dask_worker_is_refused(dask_cluster: str) -> None:
+    from distributed import Client
+
+    with Client(dask_cluster) as client:
+        future = client.submit(_stage_inside_a_worker, dask_cluster, pure=False)
+        with pytest.raises(cluster_module.NestedClusterError, match="do not nest"):
+            future.result(timeout=60)

@@ -28,7 +28,13 @@ from xview3_pipeline.core.parallel.config import DaskConfig
 if TYPE_CHECKING:  # distributed is imported when a stage connects
     from distributed import Client, LocalCluster
 
-__all__ = ["ClusterResourceError", "close_clusters", "dask_client", "keep_clusters"]
+__all__ = [
+    "ClusterResourceError",
+    "NestedClusterError",
+    "close_clusters",
+    "dask_client",
+    "keep_clusters",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +44,26 @@ WORKER_WAIT_S = 60.0
 
 class ClusterResourceError(RuntimeError):
     """No worker of the cluster offers the resources a scene's task asks for."""
+
+
+class NestedClusterError(RuntimeError):
+    """A per-scene stage with ``executor: dask`` was started inside a Dask worker."""
+
+
+def _check_not_in_worker() -> None:
+    """Raise :class:`NestedClusterError` when called from a task on a Dask worker."""
+    from distributed import get_worker  # noqa: PLC0415 (imported when a stage connects)
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not in a worker: the normal case
+        return
+    raise NestedClusterError(
+        f"executor=dask was asked for inside the Dask worker {worker.address} (a node run by "
+        "the DaskRunner): the two do not nest. Run the per-scene stages with "
+        "--params executor=local under the DaskRunner, or with the sequential runner and "
+        "executor=dask."
+    )
 
 
 @dataclass
@@ -207,9 +233,11 @@ def dask_client(config: DaskConfig) -> Iterator[Client]:
 
     Raises:
         ClusterResourceError: If no worker offers ``config.resources``.
+        NestedClusterError: If called inside a Dask worker (a ``DaskRunner`` task).
         OSError, TimeoutError: If the scheduler at ``config.address`` cannot be reached
             or has no worker within :data:`WORKER_WAIT_S`.
     """
+    _check_not_in_worker()
     with _LOCK:
         pool = _POOL
         connection = pool.get(config) if pool is not None else None
