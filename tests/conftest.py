@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import struct
@@ -87,6 +88,26 @@ def kedro_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
 def kedro_runner() -> Callable[..., dict[str, Any]]:
     """The :func:`run_kedro` helper."""
     return run_kedro
+
+
+@pytest.fixture(scope="module")
+def dask_cluster() -> Iterator[str]:
+    """A ``LocalCluster`` of 2 worker processes (1 thread each) for one test module.
+
+    Yields:
+        Its scheduler address, for ``dask.address``. The workers inherit this process's
+        environment and ``sys.path``, so they import the project and the tests.
+    """
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.WARNING,
+    ) as cluster:
+        yield cluster.scheduler_address
 
 
 class CreatesFile:

@@ -12,6 +12,10 @@
    with a message naming the holder instead of corrupting the catalog.
 
 The lock is released when the run ends, successfully or not.
+
+:class:`DaskClusterHooks` scopes Dask connections to the run: the per-scene stages of one
+run (``executor: dask``) share one client and, without ``dask.address``, one
+``LocalCluster``, which is closed when the run ends, successfully or not.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
+from xview3_pipeline.core.parallel import close_clusters, keep_clusters
 from xview3_pipeline.pipelines.structure import check_fold_count
 from xview3_pipeline.run_lock import LockHolder, RunLock
 from xview3_pipeline.validation import ParameterError, check_holdout_size, validate_parameters
@@ -119,3 +124,22 @@ class RunSafetyHooks:
     def on_pipeline_error(self, run_params: dict[str, Any]) -> None:
         """Release the run lock of a failed run."""
         self._release(run_params)
+
+
+class DaskClusterHooks:
+    """One Dask client (and ``LocalCluster``) for all per-scene stages of a run."""
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        """Keep the connections the stages open until the run ends."""
+        keep_clusters()
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        """Close the run's connections and ``LocalCluster``."""
+        close_clusters()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        """Close them after a failed run too."""
+        close_clusters()

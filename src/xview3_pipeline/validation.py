@@ -5,7 +5,7 @@ configuration through the owning package's ``from_dict`` (the same call the node
 a bad value stops ``kedro run`` before the first node instead of after hours of training.
 Checks that no configuration does yet are small named functions here
 (:func:`check_tile_multiple`, :func:`check_folder_parameter`, :func:`check_ingestion`,
-:func:`check_encoding`). :func:`check_holdout_size` needs the data and is called by the
+:func:`check_encoding`, :func:`check_executor`). :func:`check_holdout_size` needs the data and is called by the
 ``folds`` stage before it saves anything (and by the run-start hook when the scene table
 already exists).
 
@@ -198,6 +198,28 @@ def _detection(block: Mapping[str, Any]) -> None:
     check_scene_error_policy(block.get("on_scene_error", "continue"))
 
 
+def _dask(block: Mapping[str, Any]) -> None:
+    from xview3_pipeline.core.parallel import DaskConfig  # noqa: PLC0415
+
+    DaskConfig.from_dict(block)
+
+
+def check_executor(value: object, dask: object = None) -> None:
+    """``executor`` must be ``local`` or ``dask`` (and the ``dask`` block valid).
+
+    Raises:
+        ParameterError: Naming the value and the accepted ones.
+    """
+    from xview3_pipeline.core.parallel import ExecutorConfig  # noqa: PLC0415
+
+    if value is not None and not isinstance(value, str):
+        raise ParameterError(f"executor={value!r}: expected 'local' or 'dask'.")
+    try:
+        ExecutorConfig.from_params(value, dask if isinstance(dask, Mapping) else None)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from exc
+
+
 def _predict(block: Mapping[str, Any]) -> None:
     from xview3_pipeline.pipelines.predict.pipeline import resolve_detector  # noqa: PLC0415
 
@@ -228,6 +250,7 @@ def _synthetic(block: Mapping[str, Any]) -> None:
 BLOCK_VALIDATORS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "cfar": _cfar,
     "cfar_tuning": _tuning,
+    "dask": _dask,
     "detection": _detection,
     "encoding": check_encoding,
     "ensemble": _ensemble,
@@ -264,6 +287,8 @@ def validate_parameters(parameters: Mapping[str, Any], blocks: Iterable[str]) ->
         try:
             if name in FOLDER_PARAMETERS:
                 check_folder_parameter(name, parameters.get(name))
+            elif name == "executor":
+                check_executor(parameters.get(name), parameters.get("dask"))
             elif name in BLOCK_VALIDATORS:
                 BLOCK_VALIDATORS[name](_block(parameters, name))
             else:

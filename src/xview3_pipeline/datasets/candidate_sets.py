@@ -7,9 +7,12 @@ dataset:
 * the node returns :class:`CandidateJobs`: one lazy :class:`SceneJob` per scene, each
   carrying the fingerprint of its detector (:meth:`Detector.fingerprint`, which covers
   the weights and every setting that changes the output) and nothing computed yet;
-* :meth:`CandidateSetDataset.save` runs the jobs one by one and writes
+* :meth:`CandidateSetDataset.save` runs the jobs and writes
   ``<path>/<fingerprint[:16]>/<scene_id>.parquet`` (temporary name, then rename) for
-  every scene whose file is not already there. A rerun after a kill therefore skips the
+  every scene whose file is not already there: one by one in this process with the
+  ``local`` executor, or one Dask task per scene with ``dask`` (the jobs' executor,
+  :class:`~xview3_pipeline.core.parallel.ExecutorConfig`), where the worker that detects a
+  scene also writes its file, so only paths and row counts come back to this process. A rerun after a kill therefore skips the
   finished scenes of the *same* detector, and a frame of another model or other settings
   is never taken for this run's, because it lives under another fingerprint;
 * only when every job has run does ``save`` write ``<path>/manifest.json`` (temporary
@@ -38,7 +41,8 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -49,6 +53,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from kedro.io.core import AbstractDataset, DatasetError
 
+from xview3_pipeline.core.io.parquet import temporary_sibling
+from xview3_pipeline.core.parallel import (
+    ExecutorConfig,
+    SceneTask,
+    TaskFailure,
+    run_tasks,
+    table_task,
+)
+
 logger = logging.getLogger(__name__)
 
 #: Version of the manifest layout.
@@ -58,7 +71,7 @@ SCENE_ERROR_POLICIES = ("continue", "raise")
 #: Length of the fingerprint prefix that names a folder.
 FINGERPRINT_PREFIX = 16
 
-_INPUTS_KEY = b"xview3_pipeline.inputs"
+_INPUTS_KEY = "xview3_pipeline.inputs"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _FINGERPRINT = re.compile(r"^[0-9a-f]{16,}$")
 
@@ -99,17 +112,22 @@ class SceneJob:
         scene_id: The scene (a safe file name: letters, digits, ``_``, ``.``, ``-``).
         fingerprint: Hex digest of the detector (weights and settings) that runs it.
         source: The scene's file or folder, named when the scene fails.
-        run: Computes the scene's candidate table.
+        run: Computes the scene's candidate table: ``run(detector)``, or ``run()`` when
+            the job has no detector. With the ``dask`` executor it must pickle (a
+            module-level function or a ``functools.partial`` of one).
         inputs: Signature of the scene's input files (e.g. sizes and modification
             times, hashed); a stored frame is reused only when it was computed from
             inputs with the same signature.
+        detector: The object ``run`` receives, shared by the jobs of a set: the
+            executor sends it once to each worker rather than once per scene.
     """
 
     scene_id: str
     fingerprint: str
     source: str
-    run: Callable[[], pd.DataFrame]
+    run: Callable[..., pd.DataFrame]
     inputs: str = ""
+    detector: Any = None
 
 
 @dataclass(frozen=True)
@@ -120,11 +138,13 @@ class CandidateJobs:
         jobs: One job per scene, in processing order.
         on_scene_error: ``continue`` (isolate failing scenes) or ``raise``.
         detector: Name of the detector (``cnn``, ``cfar``), recorded in the manifest.
+        executor: Where the jobs run (``local`` or a Dask cluster).
     """
 
     jobs: tuple[SceneJob, ...]
     on_scene_error: str = "continue"
     detector: str = ""
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def __post_init__(self) -> None:
         check_scene_error_policy(self.on_scene_error)
@@ -183,46 +203,78 @@ def failures_frame(failures: Iterable[SceneFailure], **columns: str) -> pd.DataF
 
 
 def run_scene_jobs(
-    jobs: Sequence[SceneJob], on_scene_error: str
-) -> Iterator[tuple[SceneJob, pd.DataFrame | SceneFailure]]:
-    """Run jobs one by one, isolating failures.
+    jobs: Sequence[SceneJob],
+    on_scene_error: str,
+    *,
+    executor: ExecutorConfig | None = None,
+    targets: Mapping[str, Path] | None = None,
+    label: str = "detect",
+) -> Generator[tuple[SceneJob, Any], None, None]:
+    """Run jobs with the executor, isolating failures.
 
     Args:
         jobs: The jobs.
         on_scene_error: ``continue``: a failing job yields a :class:`SceneFailure` (also
-            logged with its file and error) and the next job runs; ``raise``: the first
-            failure raises.
+            logged with its file and error) and the other jobs run; ``raise``: the first
+            failure raises (the jobs not yet finished are cancelled).
+        executor: ``local`` (default: one by one, in job order) or ``dask`` (one task per
+            scene, results as they finish; see :func:`~xview3_pipeline.core.parallel.
+            run_tasks`).
+        targets: ``scene_id -> parquet file``: the frame is written there (atomically,
+            with the job's inputs signature) by whoever runs the job, and the result is
+            its number of rows. Without targets the result is the frame.
+        label: What the jobs do, for the progress bar and the task names.
 
     Yields:
-        ``(job, frame)`` or ``(job, failure)``.
+        ``(job, frame or row count)`` or ``(job, failure)``.
 
     Raises:
         SceneDetectionError: On the first failure with ``raise``; the message names the
             scene and its file, the original error is chained.
     """
     check_scene_error_policy(on_scene_error)
-    for job in jobs:
-        try:
-            frame = job.run()
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+    executor = executor or ExecutorConfig()
+    targets = targets or {}
+    tasks = [
+        SceneTask(
+            name=job.scene_id,
+            source=job.source,
+            fn=table_task,
+            args=(job.run, _target(targets, job.scene_id), {_INPUTS_KEY: job.inputs}),
+            shared=job.detector,
+        )
+        for job in jobs
+    ]
+    by_name = {job.scene_id: job for job in jobs}
+    retried = f" after {executor.dask.retries} retries" if executor.distributed else ""
+    with closing(run_tasks(tasks, executor, label=label)) as results:
+        for task, result in results:
+            job = by_name[task.name]
+            if not isinstance(result, TaskFailure):
+                yield job, result
+                continue
             if on_scene_error == "raise":
                 raise SceneDetectionError(
-                    f"Detection failed on scene {job.scene_id} ({job.source}): {error} "
-                    "(detection.on_scene_error=raise; 'continue' would skip the scene)."
-                ) from exc
+                    f"Detection failed on scene {job.scene_id} ({job.source}){retried}: "
+                    f"{result.error} (detection.on_scene_error=raise; 'continue' would skip "
+                    "the scene)."
+                ) from result.exception
             logger.error(
-                "Scene %s (%s) failed and is left out: %s", job.scene_id, job.source, error
-            )
-            yield job, SceneFailure(job.scene_id, job.source, error)
-            continue
-        yield job, frame
+                "Scene %s (%s) failed%s and is left out: %s",
+                job.scene_id, job.source, retried, result.error,
+            )  # fmt: skip
+            yield job, SceneFailure(job.scene_id, job.source, result.error)
+
+
+def _target(targets: Mapping[str, Path], scene_id: str) -> str | None:
+    path = targets.get(scene_id)
+    return None if path is None else str(Path(path).absolute())
 
 
 def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Write through ``write(tmp)`` to a temporary sibling, then rename onto ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = temporary_sibling(path)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -370,7 +422,10 @@ class CandidateSetDataset(AbstractDataset[CandidateJobs, CandidateSet]):
         )
 
     def save(self, data: CandidateJobs) -> None:
-        """Run the jobs not done yet, then publish the set.
+        """Run the jobs not done yet (with the jobs' executor), then publish the set.
+
+        Scenes already stored for the same fingerprint and inputs are not run (nor sent
+        to a cluster); with ``dask`` the workers write the other scenes' files.
 
         Raises:
             DatasetError: If ``data`` is not :class:`CandidateJobs`.
@@ -391,12 +446,19 @@ class CandidateSetDataset(AbstractDataset[CandidateJobs, CandidateSet]):
                 )
                 entries[job.scene_id] = self._entry(job)
         todo = [j for j in data.jobs if j.scene_id not in done]
-        for job, result in run_scene_jobs(todo, data.on_scene_error):
-            if isinstance(result, SceneFailure):
-                failed[job.scene_id] = {"source": result.source, "error": result.error}
-                continue
-            _write_atomic(self._scene_file(job), partial(_to_parquet, result, job.inputs))
-            entries[job.scene_id] = self._entry(job)
+        results = run_scene_jobs(
+            todo,
+            data.on_scene_error,
+            executor=data.executor,
+            targets={j.scene_id: self._scene_file(j) for j in todo},
+            label=f"detect_{data.detector or 'scenes'}",
+        )
+        with closing(results):
+            for job, result in results:
+                if isinstance(result, SceneFailure):
+                    failed[job.scene_id] = {"source": result.source, "error": result.error}
+                    continue
+                entries[job.scene_id] = self._entry(job)
         self._publish(data.detector, entries, failed)
         logger.info(
             "Candidate set %s: %d scene(s), %d reused, %d failed.",
@@ -421,7 +483,7 @@ class CandidateSetDataset(AbstractDataset[CandidateJobs, CandidateSet]):
                 exc,
             )
             return False
-        stored = metadata.get(_INPUTS_KEY, b"").decode()
+        stored = metadata.get(_INPUTS_KEY.encode(), b"").decode()
         if stored != job.inputs:
             logger.info(
                 "Scene %s: its input files changed since %s; detecting again.", job.scene_id, path
@@ -463,10 +525,3 @@ class CandidateSetDataset(AbstractDataset[CandidateJobs, CandidateSet]):
 
     def _describe(self) -> dict[str, Any]:
         return {"path": str(self._path), "prune": self._prune}
-
-
-def _to_parquet(frame: pd.DataFrame, inputs: str, path: Path) -> None:
-    """Write ``frame`` with the signature of its inputs in the file's metadata."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    metadata = {**(table.schema.metadata or {}), _INPUTS_KEY: inputs.encode()}
-    pq.write_table(table.replace_schema_metadata(metadata), path)

@@ -107,6 +107,8 @@ def _catalog(tmp_path: Path, detector: FakeDetector, on_scene_error: str) -> Dat
     catalog["fold_assignments"] = pd.DataFrame({"scene_id": ["held"], "fold": [-1]})
     catalog["params:raw_root"] = str(tmp_path / "raw")
     catalog["params:detection"] = {"on_scene_error": on_scene_error}
+    catalog["params:executor"] = "local"
+    catalog["params:dask"] = {}
     return catalog
 
 

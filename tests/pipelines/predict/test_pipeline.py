@@ -1,5 +1,6 @@
 """``predict`` through Kedro on a fresh project that never trained a CNN: CFAR only, an empty
-sea, a corrupt scene among good ones, and the choice of the detector."""
+sea, a corrupt scene among good ones, the same predictions on a Dask cluster, and the
+choice of the detector."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ import yaml
 from tests.conftest import TINY_SYNTHETIC, make_project, run_kedro
 from xview3_pipeline.core.config import RenamedOptionWarning
 from xview3_pipeline.core.constants import SUBMISSION_COLUMNS, VH_FILE, VV_FILE
+from xview3_pipeline.core.detection import CfarDetector
+from xview3_pipeline.core.detection.cfar import CfarConfig
 from xview3_pipeline.pipelines.predict.nodes import predict_folder
 from xview3_pipeline.pipelines.predict.pipeline import create_pipeline, resolve_detector
 
@@ -140,6 +143,31 @@ def test_a_corrupt_scene_is_reported_and_the_others_are_written(
     assert set(predictions["scene_id"]) <= {s.name for s in scenes[1:]}
     with pytest.raises(Exception, match=rf"scene {bad.name} \({bad}\)"):
         run_kedro(fresh, ["predict"], params | {"detection": {"on_scene_error": "raise"}})
+
+
+def test_dask_predicts_what_the_local_executor_does(
+    fresh: Path, tmp_path: Path, dask_cluster: str
+) -> None:
+    folder = tmp_path / "batch"
+    scenes = sorted(p for p in _public(fresh).iterdir() if p.is_dir())
+    for scene in scenes:
+        shutil.copytree(scene, folder / scene.name)
+    (folder / "corrupt01").mkdir()
+    (folder / "corrupt01" / VH_FILE).write_bytes(b"not a GeoTIFF")
+    shutil.copy(scenes[0] / VV_FILE, folder / "corrupt01" / VV_FILE)
+    detector = CfarDetector(CfarConfig())
+    common = {"thresholds": None, "predict_root": str(folder), "chosen": "cfar"}
+    local = predict_folder(detector=detector, detection={}, **common)
+    remote = predict_folder(
+        detector=detector,
+        detection={},
+        executor="dask",
+        dask={"address": dask_cluster, "retries": 0},
+        **common,
+    )
+    pd.testing.assert_frame_equal(remote[0], local[0], check_exact=True)
+    assert len(local[0]) and list(remote[2]["scene_id"]) == ["corrupt01"]
+    pd.testing.assert_frame_equal(remote[2], local[2])
 
 
 def test_kedro_run_command_line_chooses_the_detector(fresh: Path, tmp_path: Path) -> None:

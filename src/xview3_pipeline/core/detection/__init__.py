@@ -9,6 +9,7 @@ from xview3_pipeline.core.detection.cnn.run import CnnDetector
 from xview3_pipeline.core.detection.contract import (
     CANDIDATE_COLUMNS,
     Detector,
+    detect_candidates,
     empty_candidates,
 )
 from xview3_pipeline.core.detection.scene import Scene
@@ -19,5 +20,6 @@ __all__ = [
     "CnnDetector",
     "Detector",
     "Scene",
+    "detect_candidates",
     "empty_candidates",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "CANDIDATE_COLUMNS",
     "CANDIDATE_DTYPES",
     "Detector",
+    "detect_candidates",
     "empty_candidates",
     "module_fingerprint",
     "settings_fingerprint",
@@ -75,6 +76,28 @@ def empty_candidates() -> pd.DataFrame:
     return pd.DataFrame(
         {name: pd.Series([], dtype=dtype) for name, dtype in CANDIDATE_DTYPES.items()}
     )
+
+
+def detect_candidates(detector: Detector, scene: Scene, *, check: bool = False) -> pd.DataFrame:
+    """One scene's candidates; a table without rows still has :data:`CANDIDATE_COLUMNS`.
+
+    A module-level function, so that a job ``partial(detect_candidates, scene=s)`` pickles
+    to a worker process by name.
+
+    Args:
+        detector: The detector.
+        scene: The scene.
+        check: First check that its SAR rasters exist and read its size
+            (:meth:`Scene.checked`), inside the job, so a broken folder fails only its
+            own scene.
+
+    Returns:
+        The candidate table.
+    """
+    if check:
+        scene = scene.checked()
+    frame = detector.detect(scene)
+    return frame if len(frame) or set(CANDIDATE_COLUMNS) <= set(frame) else empty_candidates()
 
 
 def module_fingerprint(module: nn.Module, extra: Mapping[str, Any] | None = None) -> str:

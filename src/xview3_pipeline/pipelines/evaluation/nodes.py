@@ -1,9 +1,10 @@
 """Nodes of the evaluation template: detect → tune → submit → report, for any detector.
 
 Detection nodes return :class:`~xview3_pipeline.datasets.CandidateJobs` (lazy per-scene
-jobs keyed by the detector's fingerprint); the ``{detector}.{set}_candidates`` dataset
-runs them, skipping the scenes a killed run already finished, and publishes the set when
-all have run (see :mod:`xview3_pipeline.datasets.candidate_sets`). Consumers receive the
+jobs keyed by the detector's fingerprint, with the run's ``executor``: ``local`` or a Dask
+cluster from the ``dask`` block); the ``{detector}.{set}_candidates`` dataset runs them,
+skipping the scenes a killed run already finished, and publishes the set when all have
+run (see :mod:`xview3_pipeline.datasets.candidate_sets`). Consumers receive the
 published :class:`~xview3_pipeline.datasets.CandidateSet` and check that it holds the
 scenes they need.
 """
@@ -24,17 +25,17 @@ from torch import nn
 
 from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS, SHORELINE_DIR
 from xview3_pipeline.core.detection import (
-    CANDIDATE_COLUMNS,
     CfarDetector,
     CnnDetector,
     Detector,
     Scene,
-    empty_candidates,
+    detect_candidates,
 )
 from xview3_pipeline.core.detection.cfar import CfarConfig
 from xview3_pipeline.core.detection.cnn import InferenceConfig, build_ensemble
 from xview3_pipeline.core.detection.scene_sets import concat_partitions, select_scenes, truth_of
 from xview3_pipeline.core.io.ancillary import load_shorelines
+from xview3_pipeline.core.parallel import ExecutorConfig
 from xview3_pipeline.core.submission import (
     detections_layer,
     official_submission,
@@ -112,21 +113,20 @@ def _inputs_signature(scene: Scene) -> str:
     return digest.hexdigest()[:16]
 
 
-def detect_scene(detector: Detector, scene: Scene) -> pd.DataFrame:
-    """One scene's candidates; a table without rows still has the candidate columns."""
-    frame = detector.detect(scene)
-    return frame if len(frame) or set(CANDIDATE_COLUMNS) <= set(frame) else empty_candidates()
-
-
 def scene_jobs(
-    detector: Detector, scenes: Iterable[Scene], *, on_scene_error: str
+    detector: Detector,
+    scenes: Iterable[Scene],
+    *,
+    on_scene_error: str,
+    executor: ExecutorConfig | None = None,
 ) -> CandidateJobs:
     """Lazy detection jobs of some scenes, keyed by the detector's fingerprint.
 
     Args:
-        detector: The detector.
+        detector: The detector (shared by the jobs: sent once to each Dask worker).
         scenes: The scenes.
         on_scene_error: ``continue`` or ``raise`` (``detection.on_scene_error``).
+        executor: Where the jobs run (``None``: ``local``).
 
     Returns:
         The jobs, for a :class:`~xview3_pipeline.datasets.CandidateSetDataset`.
@@ -137,12 +137,18 @@ def scene_jobs(
             scene_id=s.scene_id,
             fingerprint=fingerprint,
             source=str(s.vh_path.parent),
-            run=partial(detect_scene, detector, s),
+            run=partial(detect_candidates, scene=s),
             inputs=_inputs_signature(s),
+            detector=detector,
         )
         for s in scenes
     )
-    return CandidateJobs(jobs, on_scene_error=on_scene_error, detector=detector.name)
+    return CandidateJobs(
+        jobs,
+        on_scene_error=on_scene_error,
+        detector=detector.name,
+        executor=executor or ExecutorConfig(),
+    )
 
 
 def _scenes(rows: pd.DataFrame, raw_root: str) -> list[Scene]:
@@ -161,6 +167,8 @@ def detect_scene_set(
     raw_root: str,
     detection: dict[str, Any],
     which: str,
+    executor: str | None = None,
+    dask: dict[str, Any] | None = None,
 ) -> CandidateJobs:
     """Candidates of the holdout (``which="holdout"``) or test (``"test"``) scenes.
 
@@ -171,12 +179,19 @@ def detect_scene_set(
         raw_root: Root of the xView3 layout.
         detection: The ``detection`` block (``on_scene_error``).
         which: ``holdout`` or ``test``.
+        executor: ``local`` or ``dask`` (the ``executor`` parameter).
+        dask: The ``dask`` block.
 
     Returns:
         Lazy per-scene jobs for ``{detector}.{which}_candidates``.
     """
     rows = select_scenes(scene_index, fold_assignments, which)
-    return scene_jobs(detector, _scenes(rows, raw_root), on_scene_error=_policy(detection))
+    return scene_jobs(
+        detector,
+        _scenes(rows, raw_root),
+        on_scene_error=_policy(detection),
+        executor=ExecutorConfig.from_params(executor, dask),
+    )
 
 
 def detect_out_of_fold(
@@ -186,19 +201,25 @@ def detect_out_of_fold(
     fold_assignments: pd.DataFrame,
     raw_root: str,
     detection: dict[str, Any],
+    executor: str | None = None,
+    dask: dict[str, Any] | None = None,
 ) -> CandidateJobs:
     """Candidates of each fold's validation scenes from that fold's own detector.
+
+    With ``executor: dask`` each fold's detector (its in-memory model) is sent once to
+    every worker, not with every scene.
 
     Returns:
         Lazy per-scene jobs (one fingerprint per fold) for ``{detector}.oof_candidates``.
     """
     policy = _policy(detection)
+    config = ExecutorConfig.from_params(executor, dask)
     jobs: list[SceneJob] = []
     for fold, detector in sorted(detectors.items()):
         rows = select_scenes(scene_index, fold_assignments, "oof", fold)
         jobs += scene_jobs(detector, _scenes(rows, raw_root), on_scene_error=policy).jobs
     name = next(iter(detectors.values())).name if detectors else ""
-    return CandidateJobs(tuple(jobs), on_scene_error=policy, detector=name)
+    return CandidateJobs(tuple(jobs), on_scene_error=policy, detector=name, executor=config)
 
 
 def failed_scenes(**sets: CandidateSet) -> pd.DataFrame:
@@ -341,7 +362,6 @@ __all__ = (
     "cnn_detector",
     "cross_validation_report",
     "detect_out_of_fold",
-    "detect_scene",
     "detect_scene_set",
     "export_ensemble",
     "failed_scenes",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import closing
 from functools import partial
 from typing import Any
 
@@ -11,8 +12,9 @@ import geopandas as gpd
 import pandas as pd
 
 from xview3_pipeline.core.constants import DEFAULT_THRESHOLDS
-from xview3_pipeline.core.detection import Detector, Scene, empty_candidates
+from xview3_pipeline.core.detection import Detector, detect_candidates, empty_candidates
 from xview3_pipeline.core.io.scenes import discover_prediction_scenes
+from xview3_pipeline.core.parallel import ExecutorConfig
 from xview3_pipeline.core.submission import (
     detections_layer,
     official_submission,
@@ -24,14 +26,8 @@ from xview3_pipeline.datasets.candidate_sets import (
     failures_frame,
     run_scene_jobs,
 )
-from xview3_pipeline.pipelines.evaluation.nodes import detect_scene
 
 logger = logging.getLogger(__name__)
-
-
-def _detect_folder_scene(detector: Detector, scene: Scene) -> pd.DataFrame:
-    """Check one scene of the folder and detect; both are isolated per scene."""
-    return detect_scene(detector, scene.checked())
 
 
 def _thresholds(thresholds: Mapping[str, Any] | None, detector: str) -> dict[str, Any]:
@@ -55,12 +51,16 @@ def predict_folder(
     predict_root: str,
     detection: dict[str, Any],
     chosen: str,
+    executor: str | None = None,
+    dask: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame, pd.DataFrame]:
     """Detect vessels in every scene under ``predict_root``; no labels needed.
 
     Each scene is opened and detected on its own: with ``detection.on_scene_error:
     continue`` (the default) a scene that fails is logged and listed in the third output
-    while the others are written; ``raise`` stops at the first failure.
+    while the others are written; ``raise`` stops at the first failure. With ``executor:
+    dask`` each scene is one task on the cluster (the detector sent once per worker) and
+    its candidate table comes back here.
 
     Args:
         detector: The chosen detector (``cnn.detector`` or ``cfar.detector``).
@@ -71,6 +71,8 @@ def predict_folder(
             present, otherwise the shore distance comes from ``owiMask.tif`` or is empty.
         detection: The ``detection`` block (``on_scene_error``).
         chosen: ``predict.detector`` as the run sees it (checked against ``detector``).
+        executor: ``local`` or ``dask`` (the ``executor`` parameter).
+        dask: The ``dask`` block.
 
     Returns:
         The official submission CSV, a GeoPackage layer of the detections (both empty,
@@ -86,6 +88,7 @@ def predict_folder(
             "starts, from the command line (kedro run --params predict.detector=...), "
             "conf/<env>/parameters*.yml or KEDRO_ENV, not from KedroSession runtime_params."
         )
+    config = ExecutorConfig.from_params(executor, dask)
     scenes = discover_prediction_scenes(predict_root)
     fingerprint = detector.fingerprint()
     jobs = [
@@ -93,19 +96,23 @@ def predict_folder(
             scene.scene_id,
             fingerprint,
             str(scene.scene_dir),
-            partial(_detect_folder_scene, detector, scene),
+            partial(detect_candidates, scene=scene, check=True),
+            detector=detector,
         )
         for scene in scenes
     ]
-    frames: list[pd.DataFrame] = []
+    frames: dict[str, pd.DataFrame] = {}
     failures: list[SceneFailure] = []
-    for _, result in run_scene_jobs(jobs, str(detection.get("on_scene_error", "continue"))):
-        if isinstance(result, SceneFailure):
-            failures.append(result)
-        else:
-            frames.append(result)
-    frames = [f for f in frames if len(f)]
-    candidates = pd.concat(frames, ignore_index=True) if frames else empty_candidates()
+    policy = str(detection.get("on_scene_error", "continue"))
+    results = run_scene_jobs(jobs, policy, executor=config, label=f"predict_{detector.name}")
+    with closing(results):
+        for job, result in results:
+            if isinstance(result, SceneFailure):
+                failures.append(result)
+            else:
+                frames[job.scene_id] = result
+    found = [frames[s.scene_id] for s in scenes if len(frames.get(s.scene_id, ()))]
+    candidates = pd.concat(found, ignore_index=True) if found else empty_candidates()
     detections = threshold_detections(candidates, _thresholds(thresholds, detector.name))
     logger.info(
         "predict (%s): %d detection(s) in %d scene(s), %d failed.",
@@ -114,4 +121,6 @@ def predict_folder(
         len(scenes) - len(failures),
         len(failures),
     )
-    return official_submission(detections), detections_layer(detections), failures_frame(failures)
+    order = {s.scene_id: i for i, s in enumerate(scenes)}  # dask yields as scenes finish
+    failed = failures_frame(sorted(failures, key=lambda f: order[f.scene_id]))
+    return official_submission(detections), detections_layer(detections), failed

@@ -96,6 +96,8 @@ def create_pipeline(detector: str | None = None, **kwargs: object) -> Pipeline:
                 "predict_root": "params:predict_root",
                 "detection": "params:detection",
                 "chosen": "chosen_detector",
+                "executor": "params:executor",
+                "dask": "params:dask",
             },
             outputs=["predictions", "predictions_geo", "predict_failed_scenes"],
             name="predict_folder_node",
@@ -110,6 +112,8 @@ def create_pipeline(detector: str | None = None, **kwargs: object) -> Pipeline:
             "params:predict_method",
             "params:predict_root",
             "params:detection",
+            "params:executor",
+            "params:dask",
         },
     )
     return build + predict

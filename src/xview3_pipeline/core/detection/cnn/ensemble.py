@@ -303,7 +303,8 @@ def load_exported(path: str | Path, device: str | torch.device | None = None) ->
     Returns:
         An ``nn.Module`` (``torch.fx.GraphModule``) mapping ``(B, 2, H, W)`` to the five
         maps; its ``xview3_meta`` attribute holds the metadata written at export (``{}``
-        for archives from elsewhere). It is already in eval mode and cannot be switched.
+        for archives from elsewhere) and ``xview3_source`` the absolute path of the file.
+        It is already in eval mode and cannot be switched.
 
     Raises:
         ModelFileError: If the archive is truncated or corrupt, holds anything that would
@@ -332,5 +333,6 @@ def load_exported(path: str | Path, device: str | torch.device | None = None) ->
         meta = json.loads(extra[META_FILE]) if extra[META_FILE] else {}
     except json.JSONDecodeError:
         meta = {}
-    vars(module).update(xview3_meta=meta, xview3_exported=True)
+    # xview3_source lets a detector travel to other processes as its file (transport.py).
+    vars(module).update(xview3_meta=meta, xview3_exported=True, xview3_source=str(path.resolve()))
     return module

@@ -42,7 +42,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, SupportsIndex
 
 import numpy as np
 import pandas as pd
@@ -353,6 +353,21 @@ class CnnDetector:
 
     def __repr__(self) -> str:
         return f"CnnDetector(model={type(self.model).__name__}, config={self.config!r})"
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        """Pickle an exported ensemble as its file, loaded once per process on arrival.
+
+        See :mod:`~xview3_pipeline.core.detection.cnn.transport`; a detector of in-memory
+        modules pickles with its weights.
+        """
+        source = getattr(self.model, "xview3_source", None)
+        if source is None:
+            return super().__reduce_ex__(protocol)
+        from xview3_pipeline.core.detection.cnn.transport import (  # noqa: PLC0415 (cycle)
+            exported_detector,
+        )
+
+        return exported_detector, (str(source), self.config, self.fingerprint())
 
     def fingerprint(self) -> str:
         """SHA-256 of the weights and of the settings that change the candidates."""
