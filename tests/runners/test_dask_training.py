@@ -105,7 +105,14 @@ def test_fold_training_on_dask_matches_the_sequential_runner(
     (project / "conf/local/parameters.yml").write_text(yaml.safe_dump(local))
     monkeypatch.chdir(project)
     run_kedro(project, ["synthetic_data"], TINY_SYNTHETIC)
-    run_kedro(project, ["ingestion", "locations", "folds", "training"], TINY_SYNTHETIC)
+    # Dask's nannies give each worker one thread (OMP_NUM_THREADS=1); CPU kernels sum in
+    # another order with more threads, so the reference trains with one thread too.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_kedro(project, ["ingestion", "locations", "folds", "training"], TINY_SYNTHETIC)
+    finally:
+        torch.set_num_threads(threads)
     reference = _artefacts(project)
 
     # Workers start in the project (relative parameters resolve there) and declare a GPU.
