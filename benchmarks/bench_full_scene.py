@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from _memory import vm_hwm_mb  # benchmarks/ is on sys.path: run as a script
 
 logger = logging.getLogger("bench")
 
@@ -61,16 +62,6 @@ COLUMNS = (
     "size", "height", "width", "megapixels", "stage", "seconds", "baseline_mb",
     "peak_rss_mb", "stage_mb", "detail",
 )  # fmt: skip
-
-
-def _vm_hwm_mb() -> float:
-    """Peak resident set size of this process, MiB (``VmHWM``)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return float(line.split()[1]) / 1024.0
-    import resource  # noqa: PLC0415 (non-Linux fallback)
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -125,7 +116,7 @@ def stage_generation(args: argparse.Namespace) -> dict[str, Any]:
         width=args.width,
         objects_per_scene=args.objects,
     )
-    baseline = _vm_hwm_mb()
+    baseline = vm_hwm_mb()
     t0 = time.perf_counter()
     done = generate_dataset(config, args.scene_root)
     seconds = time.perf_counter() - t0
@@ -145,7 +136,7 @@ def stage_ingestion(args: argparse.Namespace) -> dict[str, Any]:
         validate_labels_in_root,
     )
 
-    baseline = _vm_hwm_mb()
+    baseline = vm_hwm_mb()
     t0 = time.perf_counter()
     index = build_scene_index(args.scene_root)
     labels = validate_labels_in_root(args.scene_root, index)
@@ -180,7 +171,7 @@ def stage_inference(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(2):
             ensemble(warm.contiguous(memory_format=torch.channels_last))
     scene = _the_scene(args.scene_root)
-    baseline = _vm_hwm_mb()
+    baseline = vm_hwm_mb()
     t0 = time.perf_counter()
     frame = predict_scene(ensemble, scene, config)
     seconds = time.perf_counter() - t0
@@ -219,7 +210,7 @@ def stage_cfar(args: argparse.Namespace) -> dict[str, Any]:
         CfarConfig.from_dict(_parameters("parameters_cfar_baseline.yml", "cfar"))
     )
     scene = _the_scene(args.scene_root)
-    baseline = _vm_hwm_mb()
+    baseline = vm_hwm_mb()
     t0 = time.perf_counter()
     frame = detector.detect(scene)
     seconds = time.perf_counter() - t0
@@ -237,7 +228,7 @@ def stage_crop(args: argparse.Namespace) -> dict[str, Any]:
     rng = np.random.default_rng(args.seed)
     size = args.crop
     height, width = scene.height, scene.width
-    baseline = _vm_hwm_mb()
+    baseline = vm_hwm_mb()
     times = []
     for _ in range(args.crops + 1):
         row0 = int(rng.integers(0, height - size + 1))
@@ -270,7 +261,7 @@ def worker(args: argparse.Namespace) -> None:
     out = {
         "seconds": round(result["seconds"], 4 if args.stage == "crop" else 2),
         "baseline_mb": round(result["baseline"], 1),
-        "peak_rss_mb": round(_vm_hwm_mb(), 1),
+        "peak_rss_mb": round(vm_hwm_mb(), 1),
         "detail": result["detail"],
     }
     sys.stdout.write(json.dumps(out) + "\n")

@@ -40,20 +40,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _memory import vm_hwm_mb  # benchmarks/ is on sys.path: run as a script
 
 logger = logging.getLogger("bench")
 
 MB = 1024.0**2
-
-
-def _vm_hwm_mb() -> float:
-    """Peak resident set size of this process, MiB (``VmHWM``)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return float(line.split()[1]) / 1024.0
-    import resource  # noqa: PLC0415 (non-Linux fallback)
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -156,7 +147,7 @@ def worker(args: argparse.Namespace) -> None:
     with torch.inference_mode():  # warm-up: the model's own activation peak
         for _ in range(2):
             ensemble(warm.contiguous(memory_format=torch.channels_last))
-    baseline = _vm_hwm_mb()
+    baseline = vm_hwm_mb()
     (ref,) = discover_scenes(args.scene_root)
     scene = Scene.from_folder(ref.scene_dir, split=ref.split)
     run = predict_scene if args.mode == "streaming" else predict_scene_reference
@@ -166,7 +157,7 @@ def worker(args: argparse.Namespace) -> None:
     stats = frame.attrs.get("inference", {})
     result = {
         "baseline_mb": round(baseline, 1),
-        "peak_rss_mb": round(_vm_hwm_mb(), 1),
+        "peak_rss_mb": round(vm_hwm_mb(), 1),
         "seconds": round(seconds, 1),
         "tiles": stats.get("tiles"),
         "tiles_run": stats.get("tiles_run"),
