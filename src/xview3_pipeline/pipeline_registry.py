@@ -3,6 +3,8 @@
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from xview3_pipeline.pipelines.structure import trains_on_cleaned_labels
+
 #: Stages that ``kedro run`` runs by default, in order. ``synthetic_data`` is not among
 #: them: it writes a dataset into the raw root, which a user with the real xView3 data
 #: never wants to happen implicitly. ``evaluation`` holds ``inference``, ``tuning`` and
@@ -16,6 +18,9 @@ DEFAULT_STAGES = (
     "training",
     "evaluation",
 )
+#: Added to the default stages when ``folds.label_sources`` has ``train_cleaned`` (read
+#: when the registry is built): training then reads its ``train_cleaned_labels``.
+CLEANING_STAGE = "label_cleaning"
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -25,7 +30,8 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
+    stages = (*DEFAULT_STAGES, CLEANING_STAGE) if trains_on_cleaned_labels() else DEFAULT_STAGES
     pipelines["__default__"] = sum(
-        (pipelines[name] for name in DEFAULT_STAGES if name in pipelines), Pipeline([])
+        (pipelines[name] for name in stages if name in pipelines), Pipeline([])
     )
     return pipelines
