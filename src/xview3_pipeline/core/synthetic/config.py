@@ -95,7 +95,9 @@ class SyntheticConfig:
         coastal_fraction: Share of coastal locations (at least one coastal and one
             open-sea location when ``n_locations >= 2``).
         revisit_splits: Split of each revisit of a location, in acquisition order; its
-            length is the number of revisits per location.
+            length is the number of revisits per location. The default is shaped like the
+            real xView3 split: 3 hand-labelled ``validation`` scenes, 9 noisy ``train``
+            scenes and 2 ``public`` (test) scenes per location.
         height: Scene height in pixels (10 m), rows; a real IW GRD scene is about
             24,400 rows by 29,400 columns (any size is written band by band, with memory
             independent of the height).
@@ -116,12 +118,9 @@ class SyntheticConfig:
     n_locations: int = 4
     coastal_fraction: float = 0.5
     revisit_splits: tuple[str, ...] = (
-        "validation",
-        "validation",
-        "validation",
-        "train",
-        "train",
-        "public",
+        *("validation",) * 3,
+        *("train",) * 9,
+        *("public",) * 2,
     )
     height: int = 768
     width: int = 768
