@@ -42,7 +42,10 @@ class GeneratedDataset:
         manifest: One row per scene: scene_id, split, true location_id, revisit,
             coastal, epsg, centre_lat, centre_lon, wind_speed_ms, wind_from_deg,
             tilt_deg, pass_direction, height, width, n_objects (in valid data),
-            n_labels (rows written to its label file, or to the test truth).
+            n_labels (rows written to its label file, or to the test truth), domain
+            (``in``, or ``ood`` for the out-of-distribution ``public`` scenes) and one
+            ``domain_<parameter>`` column per randomised parameter holding the scene's
+            draw (see :class:`~xview3_pipeline.core.synthetic.domain.DomainConfig`).
         test_truth: Official label rows of the ``public`` scenes, which are written to
             no file under the raw root.
         train_truth: One row per true object of every ``train`` scene
@@ -78,6 +81,8 @@ def _manifest_row(plan: ScenePlan, n_objects: int, n_labels: int) -> dict[str, o
         "width": plan.width,
         "n_objects": n_objects,
         "n_labels": n_labels,
+        "domain": "ood" if plan.ood else "in",
+        **plan.domain.manifest_columns(),
     }
 
 
@@ -150,9 +155,9 @@ def generate_dataset(config: SyntheticConfig, root: str | Path) -> GeneratedData
                 train_truth.append(pd.concat([truth, record], axis=1))
             manifest.append(_manifest_row(plan, len(truth), len(rows)))
             logger.info(
-                "Scene %d/%d %s (%s, %s): %d objects, %d labels, %.1f s",
-                i, len(plans), plan.scene_id, plan.split, plan.location.location_id,
-                len(truth), len(rows), time.perf_counter() - t0,
+                "Scene %d/%d %s (%s, %s, %s): %d objects, %d labels, %.1f s",
+                i, len(plans), plan.scene_id, plan.split, "ood" if plan.ood else "in",
+                plan.location.location_id, len(truth), len(rows), time.perf_counter() - t0,
             )  # fmt: skip
         for split, filename in LABEL_FILES.items():
             frame = (

@@ -8,7 +8,6 @@ import shapely
 from pyproj import Transformer
 
 from xview3_pipeline.core.constants import LABEL_COLUMNS
-from xview3_pipeline.core.synthetic import physics
 from xview3_pipeline.core.synthetic.config import LabelNoiseConfig
 from xview3_pipeline.core.synthetic.render import coastline_xy
 from xview3_pipeline.core.synthetic.scenario import ScenePlan
@@ -40,8 +39,9 @@ def _lat_lon(plan: ScenePlan, rows: np.ndarray, cols: np.ndarray) -> tuple[np.nd
 def truth_table(plan: ScenePlan) -> pd.DataFrame:
     """Every object of a scene that lies in valid data, as clean official label rows.
 
-    Confidence follows contrast: objects less than 6 dB above the local VV clutter are
-    often LOW, bright ones rarely. Ghosts and land scatterers are not objects.
+    Confidence follows contrast: objects less than 6 dB above the local VV sea clutter
+    (with its texture; calibration offsets move both alike) are often LOW, bright ones
+    rarely. Ghosts and land scatterers are not objects.
 
     Args:
         plan: The scene.
@@ -58,13 +58,8 @@ def truth_table(plan: ScenePlan) -> pd.DataFrame:
     rows = np.floor(rows_f[keep]).astype(np.int64)
     cols = np.floor(cols_f[keep]).astype(np.int64)
     x, y = objs["x"].to_numpy(float), objs["y"].to_numpy(float)
-    speed, wind_from = plan.wind(x, y)
     rf = plan.range_fraction(rows_f[keep], cols_f[keep])
-    clutter_db = 10 * np.log10(
-        physics.sea_vv(
-            speed, physics.incidence_deg(rf), wind_from - plan.look_azimuth_deg() - 180.0
-        )
-    )
+    clutter_db = 10 * np.log10(plan.sea_sigma0(x, y, rf)[0])
     contrast = objs["vv_db"].to_numpy(float) - clutter_db
     p_low = np.where(contrast < 6.0, 0.6, np.where(contrast < 12.0, 0.3, 0.08))
     u = rng.random(len(objs))
