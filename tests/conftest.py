@@ -18,7 +18,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Runtime parameters for tiny synthetic data: 2 locations x 5 revisits of 128 x 128 px.
+#: Runtime parameters for tiny synthetic data: 2 locations x 5 revisits of 128 x 128 px, plus
+#: one out-of-distribution public scene per location.
 TINY_SYNTHETIC: dict[str, Any] = {
     "synthetic_data": {
         "generator": {
@@ -27,6 +28,8 @@ TINY_SYNTHETIC: dict[str, Any] = {
             "height": 128,
             "width": 128,
             "objects_per_scene": 25,
+            # One out-of-distribution public scene per location (the default is 2).
+            "ood": {"scenes_per_location": 1},
         },
         "quicklook": {"max_side": 128},
     }
