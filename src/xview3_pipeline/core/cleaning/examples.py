@@ -53,7 +53,7 @@ STATE_MARKERS: Mapping[str, tuple[str, str, str]] = {
 }
 #: Marker, colour and legend text of each truth status of a true object.
 TRUTH_MARKERS: Mapping[str, tuple[str, str, str]] = {
-    "label_right": ("+", "#ffffff", "truth: label right"),
+    "label_right": ("+", "#ffdc00", "truth: label right"),
     "label_wrong": ("x", "#ff4136", "truth: label wrong"),
     "unlabelled": ("*", "#f012be", "truth: unlabelled"),
 }
@@ -208,7 +208,14 @@ def _in_window(rc: np.ndarray, row0: int, col0: int, size: int) -> np.ndarray:
 def _mark(ax: Axes, rc: np.ndarray, marker: str, colour: str, *, hollow: bool) -> None:
     """Markers at pixel centres (pixel (r, c) spans [c, c + 1) x [r, r + 1))."""
     style = {"facecolors": "none", "edgecolors": colour} if hollow else {"c": colour}
-    ax.scatter(rc[:, 1] + 0.5, rc[:, 0] + 0.5, s=70, marker=marker, linewidths=1.2, **style)
+    ax.scatter(
+        rc[:, 1] + 0.5,
+        rc[:, 0] + 0.5,
+        s=90 if hollow else 45,
+        marker=marker,
+        linewidths=1.2,
+        **style,
+    )
 
 
 def _example_figure(
@@ -225,7 +232,17 @@ def _example_figure(
     finite = crop[np.isfinite(crop)]
     vmin, vmax = np.percentile(finite, [2, 98]) if finite.size else (-30.0, 0.0)
     ax.imshow(crop, cmap="gray", vmin=vmin, vmax=vmax, extent=(0, size, size, 0))
-    handles = []
+    handles: list[Line2D] = []
+    truth_handles: list[Line2D] = []
+    if truth is not None and status is not None:
+        trc = finite_positions(truth, what="cleaning_examples: truth", describe="detect_id")
+        t_inside = _in_window(trc, row0, col0, size)
+        for name, (marker, colour, text) in TRUTH_MARKERS.items():
+            sel = t_inside & (status == name)
+            _mark(ax, trc[sel] - [row0, col0], marker, colour, hollow=False)
+            truth_handles.append(
+                Line2D([], [], ls="", marker=marker, color=colour, label=f"{text} ({sel.sum()})")
+            )
     rc = finite_positions(rows, what="cleaning_examples: cleaned", describe="detect_id")
     inside = _in_window(rc, row0, col0, size)
     state = rows["label_state"].astype(object).to_numpy()
@@ -237,15 +254,7 @@ def _example_figure(
                 [], [], ls="", marker=marker, mfc="none", mec=colour, label=f"{text} ({sel.sum()})"
             )
         )
-    if truth is not None and status is not None:
-        trc = finite_positions(truth, what="cleaning_examples: truth", describe="detect_id")
-        t_inside = _in_window(trc, row0, col0, size)
-        for name, (marker, colour, text) in TRUTH_MARKERS.items():
-            sel = t_inside & (status == name)
-            _mark(ax, trc[sel] - [row0, col0], marker, colour, hollow=False)
-            handles.append(
-                Line2D([], [], ls="", marker=marker, color=colour, label=f"{text} ({sel.sum()})")
-            )
+    handles.extend(truth_handles)
     ax.set_xlim(0, size)
     ax.set_ylim(size, 0)
     ax.set_xticks([])
@@ -257,9 +266,8 @@ def _example_figure(
         f"{int(window['cleaning_round'])}",
         fontsize=8,
     )
-    legend = fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=7, frameon=False)
-    legend.set_in_layout(True)
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.subplots_adjust(left=0.04, right=0.96, bottom=0.17, top=0.89)
     return fig
 
 

@@ -105,8 +105,8 @@ REPORT_COLUMNS: tuple[str, ...] = (
 def truth_flag(series: pd.Series) -> np.ndarray:
     """A bool column of the truth table (bools, or True/False text from a CSV; NA False)."""
     if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-        text = series.astype(object).map(lambda v: str(v).strip().lower() if pd.notna(v) else v)
-        series = text.map({"true": True, "false": False, "1": True, "0": False})
+        text = series.astype("str").str.strip().str.lower()
+        series = text.map({"true": True, "false": False, "1": True, "0": False}).astype(object)
     return pd.array(series, dtype="boolean").to_numpy(dtype=bool, na_value=False)
 
 
