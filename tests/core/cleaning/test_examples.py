@@ -17,6 +17,7 @@ from xview3_pipeline.core.cleaning import (
     clean_labels,
     cleaning_examples,
     read_example_crops,
+    scene_cleaning_examples,
     select_examples,
     truth_object_status,
 )
@@ -56,10 +57,32 @@ def test_select_examples(cleaned: pd.DataFrame) -> None:
         16,
     )
     assert windows.equals(select_examples(cleaned, per_state=2, crop_size=16))
+    assert (windows["centre"] + "_" == windows["example"].str[:-1]).all()
     with pytest.raises(ValueError, match="cleaning_round 3 is not in the table"):
         select_examples(cleaned, cleaning_round=3)
     with pytest.raises(ValueError, match="crop_size >= 8"):
         select_examples(cleaned, crop_size=4)
+
+
+def test_select_examples_around_mislabelled_truth(cleaned: pd.DataFrame) -> None:
+    truth = make_truth(
+        [
+            ("s1", 20, 20, "s1_0", True, False, False, 0.0, 0.0),
+            ("s1", 30, 40, "s1_1", True, True, False, 0.0, 0.0),
+            ("s1", 45, 44, "s1_t2", False, False, False, NAN, NAN),
+            ("s9", 45, 44, "s9_t0", False, False, False, NAN, NAN),  # not cleaned
+        ]
+    )
+    windows = select_examples(cleaned, truth, per_state=3, crop_size=10).set_index("example")
+    assert windows.index[-2:].tolist() == ["truth_label_wrong_0", "truth_unlabelled_0"]
+    wrong, missing = windows.loc["truth_label_wrong_0"], windows.loc["truth_unlabelled_0"]
+    assert (wrong["detect_id"], wrong["row0"], wrong["col0"]) == ("s1_1", 25, 35)
+    assert (missing["detect_id"], missing["scene_id"], missing["centre"]) == (
+        "s1_t2",
+        "s1",
+        "truth_unlabelled",
+    )
+    assert len(select_examples(cleaned, truth.iloc[:0])) == len(select_examples(cleaned))
 
 
 def test_read_example_crops_reads_windows(tmp_path: Path, cleaned: pd.DataFrame) -> None:
@@ -87,6 +110,9 @@ def test_read_example_crops_reads_windows(tmp_path: Path, cleaned: pd.DataFrame)
         assert np.isnan(crop).sum() == 256 - inside.size  # outside the scene
     with pytest.raises(ValueError, match=r"scenes \['s1'\] are not in the scene index"):
         read_example_crops(windows, index.iloc[:0], str(tmp_path))
+    figures = scene_cleaning_examples(cleaned, None, index, str(tmp_path), crop_size=16)
+    assert sorted(figures) == sorted(select_examples(cleaned, crop_size=16)["example"])
+    assert scene_cleaning_examples(cleaned.iloc[:0], None, index, str(tmp_path)) == {}
 
 
 def test_truth_object_status() -> None:
@@ -126,7 +152,7 @@ def test_cleaning_examples_draws_states_and_truth(cleaned: pd.DataFrame) -> None
             {
                 "example": "wide",
                 "cleaning_round": 1,
-                "label_state": "confirmed",
+                "centre": "confirmed",
                 "detect_id": "s1_0",
                 "scene_id": "s1",
                 "row0": 0,
@@ -136,7 +162,7 @@ def test_cleaning_examples_draws_states_and_truth(cleaned: pd.DataFrame) -> None
             {
                 "example": "corner",
                 "cleaning_round": 1,
-                "label_state": "confirmed",
+                "centre": "confirmed",
                 "detect_id": "s1_0",
                 "scene_id": "s1",
                 "row0": 12,

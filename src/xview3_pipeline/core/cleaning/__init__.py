@@ -17,6 +17,7 @@ from xview3_pipeline.core.cleaning.examples import (
     EXAMPLE_COLUMNS,
     cleaning_examples,
     read_example_crops,
+    scene_cleaning_examples,
     select_examples,
     truth_object_status,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "cleaning_examples",
     "cleaning_report",
     "read_example_crops",
+    "scene_cleaning_examples",
     "select_examples",
     "training_labels",
     "truth_object_status",

@@ -10,6 +10,7 @@ marked by state and the true objects marked by what happened to their label.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ __all__ = [
     "TRUTH_MARKERS",
     "cleaning_examples",
     "read_example_crops",
+    "scene_cleaning_examples",
     "select_examples",
     "truth_object_status",
 ]
@@ -38,7 +40,7 @@ __all__ = [
 EXAMPLE_COLUMNS: tuple[str, ...] = (
     "example",
     "cleaning_round",
-    "label_state",
+    "centre",
     "detect_id",
     "scene_id",
     "row0",
@@ -59,27 +61,66 @@ TRUTH_MARKERS: Mapping[str, tuple[str, str, str]] = {
 }
 
 
+def _pick(
+    centre: str,
+    frame: pd.DataFrame,
+    rc: np.ndarray,
+    candidates: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    per_state: int,
+    crop_size: int,
+    cleaning_round: int,
+) -> list[dict[str, object]]:
+    """Windows around up to ``per_state`` random rows of ``frame`` among ``candidates``."""
+    chosen = rng.permutation(candidates)[:per_state]
+    corners = rc[chosen].astype(np.int64) - crop_size // 2
+    return [
+        {
+            "example": f"{centre}_{i}",
+            "cleaning_round": cleaning_round,
+            "centre": centre,
+            "detect_id": str(frame["detect_id"].iloc[p]),
+            "scene_id": str(frame["scene_id"].iloc[p]),
+            "row0": int(corner[0]),
+            "col0": int(corner[1]),
+            "size": int(crop_size),
+        }
+        for i, (p, corner) in enumerate(zip(chosen, corners, strict=True))
+    ]
+
+
 def select_examples(
     cleaned: pd.DataFrame,
+    truth: pd.DataFrame | None = None,
     *,
     per_state: int = 4,
     crop_size: int = 128,
     cleaning_round: int | None = None,
     seed: int = 0,
+    config: CleaningConfig | None = None,
 ) -> pd.DataFrame:
-    """Windows centred on up to ``per_state`` random rows of each label state.
+    """Windows centred on random cleaned rows of each state and on mislabelled true objects.
+
+    Up to ``per_state`` windows are centred on cleaned rows of each label state
+    (``confirmed``, ``label_only``, ``prediction_only``) and, when ``truth`` is given, on
+    true objects of the cleaned scenes whose label is wrong (``truth_label_wrong``) or
+    missing (``truth_unlabelled``), per :func:`truth_object_status`.
 
     Args:
         cleaned: Output of :func:`~xview3_pipeline.core.cleaning.clean_labels`.
-        per_state: Rows drawn per state (fewer when the state has fewer).
+        truth: ``synthetic_train_truth`` (None or empty: no truth-centred windows).
+        per_state: Windows drawn per kind of centre (fewer when there are fewer).
         crop_size: Side of each square window, pixels (>= 8).
         cleaning_round: Round to draw from (default: the last one).
         seed: Random seed of the draw.
+        config: The tolerances of the truth status (defaults: :class:`CleaningConfig`'s).
 
     Returns:
-        :data:`EXAMPLE_COLUMNS`: ``example`` (``"<state>_<i>"``, a file name stem), the row's
-        round, state, ``detect_id`` and scene, and the window ``row0``, ``col0`` (pixels,
-        may be negative near an edge) and ``size``.
+        :data:`EXAMPLE_COLUMNS`: ``example`` (``"<centre>_<i>"``, a file name stem), the
+        round, ``centre`` (the state or truth status the window is centred on), the centre
+        row's ``detect_id`` and scene, and the window ``row0``, ``col0`` (pixels, may be
+        negative near an edge) and ``size``.
 
     Raises:
         ValueError: On a missing column, ``per_state < 1``, ``crop_size < 8`` or a round
@@ -106,24 +147,23 @@ def select_examples(
         )
     rows = cleaned[cleaned["cleaning_round"] == cleaning_round]
     rc = finite_positions(rows, what="select_examples: cleaned", describe="detect_id")
-    rng = np.random.default_rng(seed)
+    pick = partial(
+        _pick,
+        rng=np.random.default_rng(seed),
+        per_state=per_state,
+        crop_size=crop_size,
+        cleaning_round=int(cleaning_round or 0),
+    )
+    state = rows["label_state"].astype(object).to_numpy()
     picked = []
-    for state in LABEL_STATES:
-        pos = np.flatnonzero(rows["label_state"].astype(object).to_numpy() == state)
-        for i, p in enumerate(rng.permutation(pos)[:per_state]):
-            row0, col0 = (rc[p].astype(np.int64) - crop_size // 2).tolist()
-            picked.append(
-                {
-                    "example": f"{state}_{i}",
-                    "cleaning_round": int(cleaning_round),  # type: ignore[arg-type]
-                    "label_state": state,
-                    "detect_id": str(rows["detect_id"].iloc[p]),
-                    "scene_id": str(rows["scene_id"].iloc[p]),
-                    "row0": int(row0),
-                    "col0": int(col0),
-                    "size": int(crop_size),
-                }
-            )
+    for name in LABEL_STATES:
+        picked += pick(name, rows, rc, np.flatnonzero(state == name))
+    if truth is not None and len(truth):
+        truth = truth[truth["scene_id"].astype(object).isin(rows["scene_id"].astype(object))]
+        status = truth_object_status(truth, config)
+        trc = finite_positions(truth, what="select_examples: truth", describe="detect_id")
+        for name in ("label_wrong", "unlabelled"):
+            picked += pick(f"truth_{name}", truth, trc, np.flatnonzero(status == name))
     return pd.DataFrame.from_records(picked, columns=list(EXAMPLE_COLUMNS))
 
 
@@ -261,7 +301,7 @@ def _example_figure(
     ax.set_yticks([])
     ax.set_facecolor("#3d2b1f")  # nodata (NaN) shows brown
     ax.set_title(
-        f"{window['label_state']}: {window['detect_id']}\n"
+        f"{window['centre']}: {window['detect_id']}\n"
         f"scene {window['scene_id']}, rows {row0}+{size}, cols {col0}+{size}, round "
         f"{int(window['cleaning_round'])}",
         fontsize=8,
@@ -326,3 +366,31 @@ def cleaning_examples(
             window, np.asarray(crop, dtype=float), rows, t_rows, t_status
         )
     return figures
+
+
+def scene_cleaning_examples(
+    cleaned: pd.DataFrame,
+    truth: pd.DataFrame | None,
+    scene_index: pd.DataFrame,
+    raw_root: str,
+    *,
+    per_state: int = 4,
+    crop_size: int = 128,
+    seed: int = 0,
+    config: CleaningConfig | None = None,
+) -> dict[str, Figure]:
+    """Select, read and draw the examples of the last round in one call (for a pipeline node).
+
+    :func:`select_examples`, then :func:`read_example_crops` (windowed reads only), then
+    :func:`cleaning_examples`; see those for the arguments.
+
+    Returns:
+        ``example`` -> figure; empty when ``cleaned`` is empty.
+    """
+    windows = select_examples(
+        cleaned, truth, per_state=per_state, crop_size=crop_size, seed=seed, config=config
+    )
+    if len(windows) == 0:
+        return {}
+    crops = read_example_crops(windows, scene_index, raw_root)
+    return cleaning_examples(windows, crops, cleaned, truth, config=config)
