@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -346,3 +348,14 @@ def test_scene_of_several_splits_is_refused() -> None:
     )
     with pytest.raises(ValueError, match=r"scene 's1' has labels of several splits"):
         clean_labels(labels, make_candidates([]), CONFIG)
+
+
+def test_cleaned_table_round_trips_through_parquet(
+    tmp_path: Path, mixed: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    labels, candidates = mixed
+    cleaned = clean_labels(labels, candidates, CONFIG)
+    cleaned.to_parquet(tmp_path / "cleaned.parquet")
+    back = pd.read_parquet(tmp_path / "cleaned.parquet")
+    pd.testing.assert_frame_equal(back, cleaned)
+    pd.testing.assert_frame_equal(training_labels(back), training_labels(cleaned))
