@@ -235,7 +235,7 @@ def cleaning_report(
       flagged = ``vessel_agree`` / ``fishing_agree`` is False (the field is blanked for
       training). Unmatched labels are not checked field by field: they are ignored whole.
     - ``length_wrong_flagged``: over ``confirmed`` rows; positive = the known length is off
-      by more than ``length_tolerance_rel`` (``length_error_rel``); flagged =
+      by more than ``length_tolerance_rel`` (``|length_error_rel|``); flagged =
       ``length_agree`` is False.
     - ``position_wrong_flagged``: over label rows; positive = the label lies at or beyond
       ``tolerance_m`` from its true object (or has none), so a perfect detector could not
