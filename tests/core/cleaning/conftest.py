@@ -79,3 +79,39 @@ def make_candidates(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
     data["distance_from_shore_km"] = np.full(n, 1.0)
     frame = pd.DataFrame({c: data[c] for c in CANDIDATE_COLUMNS})
     return frame.astype({c: CANDIDATE_DTYPES[c] for c in CANDIDATE_COLUMNS})
+
+
+TRUTH_KEYS = (
+    "scene_id",
+    "detect_scene_row",
+    "detect_scene_column",
+    "detect_id",
+    "labelled",
+    "vessel_flipped",
+    "fishing_flipped",
+    "length_error_rel",
+    "position_error_px",
+)
+
+
+def make_truth(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
+    """A ``synthetic_train_truth``-like table (the columns the cleaning reads, plus kind).
+
+    Args:
+        rows: ``(scene_id, row, col, detect_id, labelled, vessel_flipped, fishing_flipped,
+            length_error_rel, position_error_px)`` per true object.
+    """
+    frame = pd.DataFrame.from_records(list(rows), columns=list(TRUTH_KEYS))
+    frame = frame.astype(
+        {
+            "detect_scene_row": np.int64,
+            "detect_scene_column": np.int64,
+            "labelled": bool,
+            "vessel_flipped": bool,
+            "fishing_flipped": bool,
+            "length_error_rel": float,
+            "position_error_px": float,
+        }
+    )
+    frame["kind"] = "vessel"
+    return frame

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -319,3 +321,41 @@ def test_config_from_params() -> None:
         CleaningConfig(length_tolerance_rel=-0.1)
     with pytest.raises(TypeError, match="must be a number, got True"):
         CleaningConfig(fishing_threshold=True)
+
+
+def test_extra_columns_and_index() -> None:
+    labels = make_labels([("s1", 100, 100, True, False, 10.0), ("s1", 300, 300, True, False, 9.0)])
+    labels["note"] = pd.Series(["a", "b"], dtype="str")
+    labels["count"] = np.array([3, 4], dtype=np.int64)
+    labels.index = pd.Index([10, 5])
+    candidates = make_candidates([("s1", 600, 600, 0.9, 0.9, 0.1, 10.0)])
+    cleaned = clean_labels(labels, candidates, CONFIG)
+    assert cleaned.index.equals(pd.RangeIndex(3))
+    assert cleaned["note"].dtype == labels["note"].dtype
+    assert cleaned["count"].dtype == np.int64
+    assert cleaned["note"].tolist()[:2] == ["a", "b"] and pd.isna(cleaned.at[2, "note"])
+    assert cleaned["count"].tolist() == [3, 4, -1]
+    assert cleaned["detect_id"].tolist() == ["s1_0", "s1_1", "s1_pred_0"]
+
+
+def test_scene_of_several_splits_is_refused() -> None:
+    labels = pd.concat(
+        [
+            make_labels([("s1", 100, 100, True, False, 10.0)]),
+            make_labels([("s1", 300, 300, True, False, 9.0)], split="validation"),
+        ],
+        ignore_index=True,
+    )
+    with pytest.raises(ValueError, match=r"scene 's1' has labels of several splits"):
+        clean_labels(labels, make_candidates([]), CONFIG)
+
+
+def test_cleaned_table_round_trips_through_parquet(
+    tmp_path: Path, mixed: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    labels, candidates = mixed
+    cleaned = clean_labels(labels, candidates, CONFIG)
+    cleaned.to_parquet(tmp_path / "cleaned.parquet")
+    back = pd.read_parquet(tmp_path / "cleaned.parquet")
+    pd.testing.assert_frame_equal(back, cleaned)
+    pd.testing.assert_frame_equal(training_labels(back), training_labels(cleaned))

@@ -13,6 +13,21 @@ from xview3_pipeline.core.cleaning.clean import (
     training_labels,
 )
 from xview3_pipeline.core.cleaning.config import CleaningConfig
+from xview3_pipeline.core.cleaning.examples import (
+    EXAMPLE_COLUMNS,
+    cleaning_examples,
+    read_example_crops,
+    scene_cleaning_examples,
+    select_examples,
+    truth_object_status,
+)
+from xview3_pipeline.core.cleaning.report import (
+    MEASURES,
+    REPORT_COLUMNS,
+    TRUTH_COLUMNS,
+    cleaning_report,
+    truth_status,
+)
 from xview3_pipeline.core.cleaning.tables import (
     AGREE_COLUMNS,
     CLEANING_COLUMNS,
@@ -25,10 +40,21 @@ __all__ = [
     "AGREE_COLUMNS",
     "CANDIDATE_INPUT_COLUMNS",
     "CLEANING_COLUMNS",
+    "EXAMPLE_COLUMNS",
     "LABEL_STATES",
+    "MEASURES",
     "PREDICTION_COLUMNS",
     "PREDICTION_SOURCE",
+    "REPORT_COLUMNS",
+    "TRUTH_COLUMNS",
     "CleaningConfig",
     "clean_labels",
+    "cleaning_examples",
+    "cleaning_report",
+    "read_example_crops",
+    "scene_cleaning_examples",
+    "select_examples",
     "training_labels",
+    "truth_object_status",
+    "truth_status",
 ]

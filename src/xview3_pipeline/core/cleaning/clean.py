@@ -214,7 +214,7 @@ def _prediction_rows(
         "scene_id": scene,
         # A valid level keeps the table encodable; the row is an ignore region anyway.
         "confidence": ["LOW"] * n,
-        "detect_id": [f"{s}_pred_{i}" for s, i in zip(scene, k, strict=True)],
+        "detect_id": pd.Series(scene, dtype=str) + "_pred_" + pd.Series(k, dtype=str),
         "split": splits[codes],
         "is_near_shore": dist <= NEAR_SHORE_KM,
         "vessel_unknown": np.ones(n, dtype=bool),
