@@ -24,6 +24,7 @@ from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.folds import HOLDOUT_FOLD, TRAIN_CLEANED, FoldConfig
 
 __all__ = [
+    "ExamplesConfig",
     "LabelCleaningConfig",
     "merge_overrides",
     "out_of_fold_teachers",
@@ -63,6 +64,31 @@ def _check_weight(name: str, value: object) -> float:
 
 
 @dataclass(frozen=True)
+class ExamplesConfig:
+    """The PNG example crops of the last round (``label_cleaning.examples``).
+
+    Attributes:
+        per_state: Crops centred on each label state (and, with truth, on wrong and
+            missing labels).
+        crop_size: Side of a crop, pixels (>= 8).
+        seed: Random seed of the choice of crops.
+    """
+
+    per_state: int = 4
+    crop_size: int = 128
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("per_state", 0), ("crop_size", 8), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(
+                    f"label_cleaning.examples.{name} must be an integer >= {minimum}, "
+                    f"got {value!r}."
+                )
+
+
+@dataclass(frozen=True)
 class LabelCleaningConfig:
     """The ``label_cleaning`` parameters (``parameters_label_cleaning.yml``).
 
@@ -78,6 +104,7 @@ class LabelCleaningConfig:
         cleaning: The :class:`~xview3_pipeline.core.cleaning.CleaningConfig` keys.
         teacher_training: Overrides of the ``training`` block for the teachers (e.g.
             ``{"trainer": {"max_epochs": 4}}``), merged key by key.
+        examples: The example crops (:class:`ExamplesConfig` keys).
     """
 
     rounds: int = 1
@@ -87,6 +114,7 @@ class LabelCleaningConfig:
     cleaned_weight: float = 0.25
     cleaning: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     teacher_training: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    examples: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
@@ -94,7 +122,7 @@ class LabelCleaningConfig:
         object.__setattr__(
             self, "cleaned_weight", _check_weight("cleaned_weight", self.cleaned_weight)
         )
-        for name in ("teacher_sources", "cleaning", "teacher_training"):
+        for name in ("teacher_sources", "cleaning", "teacher_training", "examples"):
             value = getattr(self, name)
             if value is None:
                 value = {}
@@ -109,6 +137,7 @@ class LabelCleaningConfig:
             )
         FoldConfig(label_sources=self.teacher_sources)  # checks the keys and weights
         self.cleaning_config()
+        self.examples_config()
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any] | None) -> LabelCleaningConfig:
@@ -122,6 +151,12 @@ class LabelCleaningConfig:
     def cleaning_config(self) -> CleaningConfig:
         """The matching thresholds and tolerances (``label_cleaning.cleaning``)."""
         return CleaningConfig.from_params(self.cleaning, what="label_cleaning.cleaning")
+
+    def examples_config(self) -> ExamplesConfig:
+        """The example crops' settings (``label_cleaning.examples``)."""
+        return ExamplesConfig(
+            **check_keys(ExamplesConfig, self.examples, what="label_cleaning.examples")
+        )
 
     def teacher_sources_of(self, round_index: int) -> dict[str, float]:
         """Label sources of the teachers of a round (round >= 2 adds ``train_cleaned``).

@@ -13,9 +13,15 @@ import logging
 from typing import Any
 
 import pandas as pd
+from matplotlib.figure import Figure
 from torch import nn
 
-from xview3_pipeline.core.cleaning import clean_labels, training_labels
+from xview3_pipeline.core.cleaning import (
+    clean_labels,
+    cleaning_report,
+    scene_cleaning_examples,
+    training_labels,
+)
 from xview3_pipeline.core.detection import CnnDetector, Scene
 from xview3_pipeline.core.detection.cnn import InferenceConfig, build_ensemble
 from xview3_pipeline.core.detection.scene_sets import concat_partitions
@@ -179,3 +185,58 @@ def clean_train_labels(
 def cleaned_training_labels(cleaned_labels: pd.DataFrame) -> pd.DataFrame:
     """The cleaned table as labels to train on (with ``ignore``; see ``training_labels``)."""
     return training_labels(cleaned_labels)
+
+
+def report_cleaning(
+    truth: pd.DataFrame, labels: pd.DataFrame, parameters: dict[str, Any], *rounds: pd.DataFrame
+) -> pd.DataFrame:
+    """Precision and recall of every round's cleaning against the synthetic train truth.
+
+    Args:
+        truth: ``synthetic_train_truth`` (empty on real data: the report is empty).
+        labels: Validated labels (the raw rows of the cleaned scenes are compared).
+        parameters: The ``label_cleaning`` block (its ``cleaning`` tolerances).
+        *rounds: ``label_cleaning.round_<r>.cleaned_labels``, in round order.
+
+    Returns:
+        One row per round and measure (:func:`~xview3_pipeline.core.cleaning.
+        cleaning_report`), ``label_cleaning_report``.
+    """
+    config = LabelCleaningConfig.from_params(parameters).cleaning_config()
+    cleaned = pd.concat(rounds, ignore_index=True)
+    scenes = set(cleaned["scene_id"].astype(str))
+    cleaned_rows = labels[labels["scene_id"].astype(str).isin(scenes)]
+    return cleaning_report(cleaned, truth, cleaned_rows, config=config)
+
+
+def draw_cleaning_examples(
+    cleaned_labels: pd.DataFrame,
+    truth: pd.DataFrame,
+    scene_index: pd.DataFrame,
+    raw_root: str,
+    parameters: dict[str, Any],
+) -> dict[str, Figure]:
+    """PNG crops of the last round's label states (and the truth, on synthetic data).
+
+    Args:
+        cleaned_labels: The last round's ``cleaned_labels``.
+        truth: ``synthetic_train_truth`` (empty: no truth markers).
+        scene_index: The scene index (windowed reads of VV).
+        raw_root: Root of the xView3 layout.
+        parameters: The ``label_cleaning`` block (``examples``, ``cleaning``).
+
+    Returns:
+        ``example -> figure`` for ``label_cleaning_examples``.
+    """
+    config = LabelCleaningConfig.from_params(parameters)
+    examples = config.examples_config()
+    return scene_cleaning_examples(
+        cleaned_labels,
+        truth if len(truth) else None,
+        scene_index,
+        raw_root,
+        per_state=examples.per_state,
+        crop_size=examples.crop_size,
+        seed=examples.seed,
+        config=config.cleaning_config(),
+    )

@@ -38,6 +38,8 @@ from .nodes import (
     clean_train_labels,
     cleaned_training_labels,
     detect_train_scenes,
+    draw_cleaning_examples,
+    report_cleaning,
     teacher_fold_assignments,
 )
 
@@ -61,6 +63,10 @@ SHARED_PARAMETERS = frozenset(
 )
 #: The final cleaned train labels, outside the namespace.
 FINAL_LABELS = "train_cleaned_labels"
+#: Outputs of the pipeline outside the namespace.
+OUTPUTS = frozenset({FINAL_LABELS, "label_cleaning_report", "label_cleaning_examples"})
+#: Inputs of the report and the examples besides the rounds' (not namespaced).
+REPORT_INPUTS = frozenset({"synthetic_train_truth"})
 #: The template's name for the previous round's cleaned labels.
 _PREVIOUS = "previous_train_cleaned_labels"
 
@@ -154,14 +160,42 @@ def round_pipeline(round_index: int, rounds: int) -> Pipeline:
     )
 
 
+def report_pipeline(rounds: int) -> Pipeline:
+    """The report of every round and the examples of the last (un-namespaced)."""
+    cleaned = [f"{round_namespace(r)}.cleaned_labels" for r in range(1, rounds + 1)]
+    return Pipeline(
+        [
+            Node(
+                func=report_cleaning,
+                inputs=["synthetic_train_truth", "labels", "params:label_cleaning", *cleaned],
+                outputs="label_cleaning_report",
+                name="report_cleaning_node",
+            ),
+            Node(
+                func=draw_cleaning_examples,
+                inputs=[
+                    cleaned[-1],
+                    "synthetic_train_truth",
+                    "scene_index",
+                    "params:raw_root",
+                    "params:label_cleaning",
+                ],
+                outputs="label_cleaning_examples",
+                name="draw_cleaning_examples_node",
+            ),
+        ]
+    )
+
+
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """All rounds (``label_cleaning.rounds``) in the namespace ``label_cleaning``."""
+    """All rounds (``label_cleaning.rounds``), report and examples, in ``label_cleaning``."""
     rounds = label_cleaning_rounds()
     body = sum((round_pipeline(r, rounds) for r in range(1, rounds + 1)), Pipeline([]))
+    body += report_pipeline(rounds)
     return Pipeline(
         body,
         namespace=NAMESPACE,
-        inputs=set(SHARED_INPUTS),
-        outputs={FINAL_LABELS},
+        inputs=set(SHARED_INPUTS | REPORT_INPUTS),
+        outputs=set(OUTPUTS),
         parameters=set(SHARED_PARAMETERS & body.inputs()),
     )
