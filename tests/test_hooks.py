@@ -177,3 +177,16 @@ def test_predict_block_is_validated() -> None:
     with pytest.raises(ParameterError, match=r"predict: unknown key\(s\) \['model'\]"):
         validate_parameters({"predict": {"model": "cnn"}}, ["predict"])
     assert validate_parameters({"predict": {"detector": "cfar"}}, ["predict"]) == ["predict"]
+
+
+def test_label_cleaning_block_is_validated() -> None:
+    with pytest.raises(ParameterError, match=r"label_cleaning\.rounds must be an integer >= 1"):
+        validate_parameters({"label_cleaning": {"rounds": 0}}, ["label_cleaning"])
+    with pytest.raises(ParameterError, match=r"both 'train' and 'train_cleaned'"):
+        validate_parameters(
+            {"label_cleaning": {"rounds": 2, "teacher_sources": {"train": 0.25}}},
+            ["label_cleaning"],
+        )
+    assert validate_parameters({"label_cleaning": {"rounds": 2}}, ["label_cleaning"]) == [
+        "label_cleaning"
+    ]
