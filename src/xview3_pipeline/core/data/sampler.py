@@ -12,9 +12,8 @@ Per item:
    ``WeightedRandomSampler(np.ones(n))``), or proportional to ``scene_weights``.
 2. With probability ``object_crop_p`` (0.8 in the winner's code, 0.9 in its README), and if the
    scene has objects, centre the crop on an object drawn with the per-object weights of
-   :func:`object_weights` (``object_weighting``). Objects flagged ``ignore``
-   (:attr:`~xview3_pipeline.core.types.ObjectLabels.ignore`: no training signal of their
-   own) are never chosen; a scene whose objects are all ignored takes step 3.
+   :func:`object_weights` (``object_weighting``); ``ignore`` objects are never chosen (a
+   scene whose objects are all ignored takes step 3).
 3. Otherwise, with probability ``shore_crop_p`` (0.5) and if the scene has shoreline
    contour points, centre it on a uniformly drawn contour point; else take a uniformly
    random crop.
@@ -264,12 +263,9 @@ def object_weights(
             spelling of ``"winner"``, is accepted with a ``RenamedOptionWarning``).
         combine: ``"mean"`` or ``"product"`` (``"balanced"`` only).
 
-    Objects flagged ``ignore`` get probability 0 and take no part in the balance and
-    crowd factors of the others.
-
     Returns:
-        ``(N,)`` float64 probabilities summing to 1 (empty for no objects; all 0 when every
-        object is ignored).
+        ``(N,)`` float64 probabilities summing to 1 (empty for no objects); ``ignore``
+        objects get 0 and take no part in the others' factors (all 0 if all are ignored).
 
     Raises:
         ValueError: On an unknown ``mode`` or ``combine``.
