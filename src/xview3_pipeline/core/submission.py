@@ -211,7 +211,7 @@ def score_report(
     result = score(detections, truth, shorelines=shorelines)
     curve = _pr_curve(candidates, truth, shorelines, np.round(np.linspace(0.05, 0.95, 19), 3))
     scores = {k: float(v) for k, v in result.as_dict().items()}
-    report = {
+    report: dict[str, Any] = {
         "detector": name,
         "scores": {k: scores[k] for k in COMPONENTS},
         "counts": {k: result.details[k] for k in ("loc", "shore", "vessel", "fishing")},
