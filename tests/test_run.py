@@ -73,7 +73,9 @@ def test_registry_names_and_default() -> None:
 
 def test_synthetic_data_writes_layout_and_quicklooks(demo_project: Path) -> None:
     manifest = pd.read_csv(demo_project / "data/01_raw/synthetic/manifest.csv", dtype=str)
-    assert len(manifest) == 10
+    assert len(manifest) == 12  # 2 locations x 5 revisits, plus 1 out-of-distribution each
+    ood = manifest[manifest["domain"] == "ood"]
+    assert len(ood) == 2 and (ood["split"] == "public").all()
     raw = demo_project / "data/01_raw/xview3"
     for row in manifest.itertuples():
         assert (raw / row.split / row.scene_id / "VV_dB.tif").is_file()
@@ -82,17 +84,21 @@ def test_synthetic_data_writes_layout_and_quicklooks(demo_project: Path) -> None
     assert len(quicklooks) == len(manifest)
     truth = pd.read_csv(demo_project / "data/01_raw/synthetic/public_truth.csv", dtype=str)
     assert set(truth["scene_id"]) <= set(manifest.loc[manifest["split"] == "public", "scene_id"])
+    assert set(ood["scene_id"]) <= set(truth["scene_id"])
+    train_truth = pd.read_csv(demo_project / "data/01_raw/synthetic/train_truth.csv", dtype=str)
+    train_ids = set(manifest.loc[manifest["split"] == "train", "scene_id"])
+    assert set(train_truth["scene_id"]) == train_ids
 
 
 def test_ingestion_outputs(demo_project: Path) -> None:
     index = gpd.read_parquet(demo_project / "data/02_intermediate/scene_index.parquet")
-    assert len(index) == 10 and index.crs.to_epsg() == 4326
+    assert len(index) == 12 and index.crs.to_epsg() == 4326
     assert index.geometry.is_valid.all() and (~index.geometry.is_empty).all()
     labels = pd.read_parquet(demo_project / "data/02_intermediate/labels.parquet")
     assert set(labels["split"]) == {"train", "validation"}
     assert labels["confidence"].cat.ordered
     report = json.loads((demo_project / "data/08_reporting/ingestion_report.json").read_text())
-    assert report["scenes"] == 10 and report["rejected_rows"] == 0
+    assert report["scenes"] == 12 and report["rejected_rows"] == 0
 
 
 def test_locations_recover_true_locations(demo_project: Path) -> None:
@@ -166,7 +172,7 @@ def test_cli_raw_root_override(demo_project: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     index = gpd.read_parquet(project / "data/02_intermediate/scene_index.parquet")
-    assert len(index) == 10
+    assert len(index) == 12
     assert all(not Path(p).is_absolute() and (raw / p).is_file() for p in index["vv_path"])
 
 
