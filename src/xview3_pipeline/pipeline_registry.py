@@ -17,6 +17,12 @@ DEFAULT_STAGES = (
     "evaluation",
 )
 
+#: Stages whose outputs every experiment shares (the scene index, labels and locations).
+#: The registered pipeline ``experiment`` is ``__default__`` without them: what one
+#: experiment (``kedro run --env exp_raw_train --pipelines experiment``) runs on data
+#: that is already prepared.
+SHARED_STAGES = ("ingestion", "locations")
+
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
@@ -27,5 +33,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines = find_pipelines(raise_errors=True)
     pipelines["__default__"] = sum(
         (pipelines[name] for name in DEFAULT_STAGES if name in pipelines), Pipeline([])
+    )
+    pipelines["experiment"] = pipelines["__default__"] - sum(
+        (pipelines[name] for name in SHARED_STAGES if name in pipelines), Pipeline([])
     )
     return pipelines

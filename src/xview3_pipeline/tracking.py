@@ -174,7 +174,7 @@ def cv_metrics(detector: str, table: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def test_metrics(detector: str, report: Mapping[str, Any]) -> dict[str, float]:
+def score_report_metrics(detector: str, report: Mapping[str, Any]) -> dict[str, float]:
     """``{detector}.test_score_report`` as metrics, overall and per domain (``by_domain``)."""
     out = _components(f"{detector}.test", report.get("scores"))
     for count in ("n_detections", "n_truth"):
@@ -236,7 +236,7 @@ def output_metrics(name: str, data: Any) -> list[tuple[str, float, int]]:
     if tail == "cv_scores" and isinstance(data, pd.DataFrame) and "fold" in data:
         flat = cv_metrics(head, data)
     elif tail == "test_score_report" and isinstance(data, Mapping):
-        flat = test_metrics(head, data)
+        flat = score_report_metrics(head, data)
     elif tail == "best_thresholds" and isinstance(data, Mapping):
         flat = threshold_metrics(head, data)
     elif tail == "training_history" and isinstance(data, pd.DataFrame):
@@ -266,7 +266,7 @@ def saved_path(dataset: Any) -> tuple[PurePosixPath, Path] | None:
         catalog_path = PurePosixPath(dataset._filepath)
         if dataset._version is None:
             return catalog_path, Path(str(catalog_path))
-        dataset._version_cache.clear()  # the newest version, also when a worker saved it
+        dataset._clear_version_cache()  # the newest version, also when a worker saved it
         try:
             return catalog_path, Path(get_filepath_str(dataset._get_load_path(), "file"))
         except Exception:  # no version saved
