@@ -439,8 +439,10 @@ class ExperimentTracking:
                 client.log_batch(self.run_id, params=[Param(k, v) for k, v in chunk])
             series = metrics or []
             for start in range(0, len(series), _BATCH * 10):
-                chunk = series[start : start + _BATCH * 10]
-                client.log_batch(self.run_id, metrics=[Metric(k, v, stamp, s) for k, v, s in chunk])
+                values = series[start : start + _BATCH * 10]
+                client.log_batch(
+                    self.run_id, metrics=[Metric(k, v, stamp, s) for k, v, s in values]
+                )
         except Exception as error:  # tracking never stops a run
             logger.warning("MLflow run %s: could not log the %s: %s", self.run_id, what, error)
 
