@@ -32,7 +32,16 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(
-    "name", ["training_ensemble", "inference", "tuning", "submission", "cfar_baseline", "predict"]
+    "name",
+    [
+        "training_ensemble",
+        "inference",
+        "tuning",
+        "submission",
+        "cfar_baseline",
+        "robustness",
+        "predict",
+    ],
 )
 def test_pipeline_loads_alone_as_the_cli_requests_it(name: str) -> None:
     """``kedro run --pipelines NAME`` imports only the folder named NAME."""

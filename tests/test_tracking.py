@@ -97,10 +97,8 @@ def test_test_report_overall_and_per_domain() -> None:
         "scores": _scores(0.5),
         "n_detections": 12,
         "n_truth": 10,
-        "by_domain": {
-            "in": {"scores": _scores(0.6), "n_scenes": 3},
-            "ood": {**_scores(0.3), "n_scenes": 2},
-        },
+        "by_domain": {"in": {"scores": _scores(0.6), "n_scenes": 3}, "ood": _scores(0.3)},
+        "domain_scenes": {"in": ["a", "b", "c"], "ood": ["d", "e"]},
     }
     metrics = score_report_metrics("cnn", report)
     assert metrics["cnn.test.aggregate"] == 0.5

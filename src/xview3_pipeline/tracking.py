@@ -177,7 +177,10 @@ def cv_metrics(detector: str, table: pd.DataFrame) -> dict[str, float]:
 def score_report_metrics(detector: str, report: Mapping[str, Any]) -> dict[str, float]:
     """``{detector}.test_score_report`` as metrics, overall and per domain (``by_domain``)."""
     out = _components(f"{detector}.test", report.get("scores"))
-    for count in ("n_detections", "n_truth"):
+    for domain, scenes in (report.get("domain_scenes") or {}).items():
+        if isinstance(scenes, list):
+            out[f"{detector}.test.{domain}.n_scenes"] = float(len(scenes))
+    for count in ("n_detections", "n_truth", "n_scenes"):
         value = _number(report.get(count))
         if value is not None:
             out[f"{detector}.test.{count}"] = value
