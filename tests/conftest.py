@@ -15,6 +15,9 @@ import pytest
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Runs are untracked (no MLflow import, no store) except in the tests of tracking itself,
+# which turn it on for their own runs (and the subprocesses and Dask workers inherit it).
+os.environ.setdefault("XVIEW3_TRACKING", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 

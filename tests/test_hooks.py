@@ -100,10 +100,10 @@ def test_holdout_larger_than_locations_stops_folds(
     with pytest.raises(ParameterError, match=message + r".*expected at most 2"):
         run_kedro(located_project, ["folds"], {"folds": {"holdout_per_location": 3}})
     assert _no_node_ran(caplog)
-    assert not (located_project / "data/03_primary/fold_assignments.csv").exists()
+    assert not (located_project / "data/03_primary/default/fold_assignments.csv").exists()
     # Exactly as many scenes as a location has is accepted.
     run_kedro(located_project, ["folds"], {"folds": {"holdout_per_location": 2, "n_folds": 2}})
-    folds = pd.read_csv(located_project / "data/03_primary/fold_assignments.csv")
+    folds = pd.read_csv(located_project / "data/03_primary/default/fold_assignments.csv")
     assert (folds["fold"] == -1).sum() == 4
 
 

@@ -112,7 +112,7 @@ def test_locations_recover_true_locations(demo_project: Path) -> None:
 
 def test_folds_and_holdout(demo_project: Path) -> None:
     folds = pd.read_csv(
-        demo_project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str}
+        demo_project / "data/03_primary/default/fold_assignments.csv", dtype={"scene_id": str}
     )
     assert folds["scene_id"].is_unique
     holdout = folds[folds["fold"] == -1]
@@ -121,9 +121,9 @@ def test_folds_and_holdout(demo_project: Path) -> None:
     training = folds[folds["fold"] >= 0]
     assert (training["split"] == "validation").all() and len(training) == 6
     assert set(training["fold"]) == {0, 1, 2, 3}
-    balance = pd.read_csv(demo_project / "data/08_reporting/fold_balance.csv")
+    balance = pd.read_csv(demo_project / "data/08_reporting/default/fold_balance.csv")
     assert sorted(balance["fold"]) == [-1, 0, 1, 2, 3]
-    assert (demo_project / "data/08_reporting/fold_balance.png").is_file()
+    assert (demo_project / "data/08_reporting/default/fold_balance.png").is_file()
 
 
 def test_invalid_label_row_strict_and_lenient(
@@ -209,9 +209,11 @@ def test_encoding_pipeline(demo_project: Path, monkeypatch: pytest.MonkeyPatch) 
     assert list(table["stride"]) == [1, 2, 4, 8, 16]
     assert table.loc[table["stride"] == 1, "f1"].item() == 1.0
     assert table["f1"].is_monotonic_decreasing or table["f1"].diff().dropna().le(1e-12).all()
-    encoded = sorted((demo_project / "data/05_model_input/encoded_objects").glob("*.parquet"))
+    encoded = sorted(
+        (demo_project / "data/05_model_input/default/encoded_objects").glob("*.parquet")
+    )
     folds = pd.read_csv(
-        demo_project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str}
+        demo_project / "data/03_primary/default/fold_assignments.csv", dtype={"scene_id": str}
     )
     assert {p.stem for p in encoded} == set(folds.loc[folds["fold"] >= 0, "scene_id"])
     one = pd.read_parquet(encoded[0])
@@ -229,11 +231,11 @@ def test_training_one_namespace(demo_project: Path, monkeypatch: pytest.MonkeyPa
     params = TINY_SYNTHETIC | TINY_TRAINING
     with KedroSession.create(project_path=demo_project, runtime_params=params) as session:
         session.run(pipeline_names=["training"], namespaces=["fold_1"])
-    models = list((demo_project / "data/06_models").glob("fold_*/model.pt/*/model.pt"))
+    models = list((demo_project / "data/06_models/default").glob("fold_*/model.pt/*/model.pt"))
     assert [m.parts[-4] for m in models] == ["fold_1"]
-    history = pd.read_csv(demo_project / "data/08_reporting/training/fold_1/history.csv")
+    history = pd.read_csv(demo_project / "data/08_reporting/default/training/fold_1/history.csv")
     assert len(history) == 1 and history["train/total"].notna().all()
-    assert (demo_project / "data/08_reporting/training/fold_1/curves.png").is_file()
+    assert (demo_project / "data/08_reporting/default/training/fold_1/curves.png").is_file()
     with KedroSession.create(project_path=demo_project, runtime_params=params) as session:
         model = session.load_context().catalog.load("fold_1.model")
     assert model.checkpoint_metadata["run"] == "cpu_small/fold_1"

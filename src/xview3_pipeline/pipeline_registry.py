@@ -22,6 +22,12 @@ DEFAULT_STAGES = (
 #: when the registry is built): training then reads its ``train_cleaned_labels``.
 CLEANING_STAGE = "label_cleaning"
 
+#: Stages whose outputs every experiment shares (the scene index, labels and locations).
+#: The registered pipeline ``experiment`` is ``__default__`` without them: what one
+#: experiment (``kedro run --env exp_raw_train --pipelines experiment``) runs on data
+#: that is already prepared.
+SHARED_STAGES = ("ingestion", "locations")
+
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
@@ -33,5 +39,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     stages = (*DEFAULT_STAGES, CLEANING_STAGE) if trains_on_cleaned_labels() else DEFAULT_STAGES
     pipelines["__default__"] = sum(
         (pipelines[name] for name in stages if name in pipelines), Pipeline([])
+    )
+    pipelines["experiment"] = pipelines["__default__"] - sum(
+        (pipelines[name] for name in SHARED_STAGES if name in pipelines), Pipeline([])
     )
     return pipelines

@@ -21,7 +21,7 @@ from xview3_pipeline.pipelines.evaluation.pipeline import COMPARE, SUBMIT, creat
 from xview3_pipeline.report import main
 
 SCENES = {"in0": "in", "in1": "in", "ood0": "ood", "ood1": "ood"}
-REPORTING = Path("data/08_reporting")
+REPORTING = Path("data/08_reporting/default")  # the experiment `default`
 #: Both detectors' submit steps and the comparison.
 PIPELINE = create_pipeline().only_nodes_with_tags(SUBMIT, COMPARE)
 
@@ -118,7 +118,7 @@ def test_scores_by_domain_through_the_catalog(
     assert reports["cnn"]["scores"] is None and "by_domain" not in reports["cnn"]
     assert list(table["domain"]) == ["all"] * 3 and table[list(COMPONENTS)].isna().all(axis=None)
     assert list(table["detector"]) == ["cnn", "cfar", "cnn_minus_cfar"]
-    main(["--reporting", str(REPORTING)])
+    main(["--reporting", str(REPORTING.parent), "--experiment", "default"])
     printed = capsys.readouterr().out
     assert "no truth for the test scenes" in printed and "out-of-distribution" not in printed
     # synthetic data with in- and out-of-distribution scenes
@@ -145,7 +145,7 @@ def test_scores_by_domain_through_the_catalog(
     assert rows.loc[("cnn_minus_cfar", "in"), "aggregate"] == pytest.approx(0.0)
     assert rows.loc[("cnn_minus_cfar", "ood"), "aggregate"] == pytest.approx(0.8 - 0.4)
     # the command line prints both domains side by side, with the margin
-    main(["--reporting", str(REPORTING)])
+    main(["--reporting", str(REPORTING.parent), "--experiment", "default"])
     lines = capsys.readouterr().out.splitlines()
     table_lines = lines[lines.index("In-distribution vs out-of-distribution test scenes") + 1 :]
     header, counts, *components = table_lines

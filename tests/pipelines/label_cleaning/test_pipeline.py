@@ -43,7 +43,7 @@ STRUCTURE = {
     },
 }
 RUN = SYNTHETIC | TINY_TRAINING | {"inference": {"tile_size": 64, "step": 48, "batch_size": 2, "progress": False}}  # fmt: skip
-PRIMARY = Path("data/03_primary")
+PRIMARY = Path("data/03_primary/default")
 
 
 def _run(project: Path) -> None:
@@ -65,7 +65,7 @@ def _check_rounds(project: Path, train: set[str]) -> None:
     labels = pd.read_parquet(project / "data/02_intermediate/labels.parquet")
     for r in (1, 2):
         candidates = CandidateSetDataset(
-            path=str(project / f"data/07_model_output/candidates/label_cleaning/round_{r}/train")
+            path=str(project / f"data/07_model_output/default/candidates/label_cleaning/round_{r}/train")
         ).load()
         assert set(candidates) == train
         cleaned = pd.read_parquet(
@@ -94,7 +94,7 @@ def _check_round_two_reads_round_one(project: Path, train: set[str]) -> None:
     assert set(folded["scene_id"]) == train and (folded["sample_weight"] == 0.25).all()
     for r, expect_train in ((1, False), (2, True)):
         for k in (0, 1):
-            (path,) = (project / f"data/06_models/label_cleaning/round_{r}/fold_{k}/model.pt").glob(
+            (path,) = (project / f"data/06_models/default/label_cleaning/round_{r}/fold_{k}/model.pt").glob(
                 "*/model.pt"
             )
             meta = torch.load(path, weights_only=True)["metadata"]
@@ -111,11 +111,11 @@ def _check_training_on_cleaned_labels(project: Path, train: set[str]) -> None:
 
 
 def _check_report_and_examples(project: Path) -> None:
-    report = pd.read_csv(project / "data/08_reporting/label_cleaning/report.csv")
+    report = pd.read_csv(project / "data/08_reporting/default/label_cleaning/report.csv")
     assert list(report.columns) == list(REPORT_COLUMNS)
     assert sorted(set(report["cleaning_round"])) == [1, 2]  # synthetic data has its truth
     assert set(report["measure"]) >= {"missing_found", "correct_kept"}
-    examples = sorted((project / "data/08_reporting/label_cleaning/examples").glob("*.png"))
+    examples = sorted((project / "data/08_reporting/default/label_cleaning/examples").glob("*.png"))
     assert examples and all(p.stat().st_size > 0 for p in examples)
 
 
