@@ -65,7 +65,9 @@ def _check_rounds(project: Path, train: set[str]) -> None:
     labels = pd.read_parquet(project / "data/02_intermediate/labels.parquet")
     for r in (1, 2):
         candidates = CandidateSetDataset(
-            path=str(project / f"data/07_model_output/default/candidates/label_cleaning/round_{r}/train")
+            path=str(
+                project / f"data/07_model_output/default/candidates/label_cleaning/round_{r}/train"
+            )
         ).load()
         assert set(candidates) == train
         cleaned = pd.read_parquet(
@@ -94,9 +96,9 @@ def _check_round_two_reads_round_one(project: Path, train: set[str]) -> None:
     assert set(folded["scene_id"]) == train and (folded["sample_weight"] == 0.25).all()
     for r, expect_train in ((1, False), (2, True)):
         for k in (0, 1):
-            (path,) = (project / f"data/06_models/default/label_cleaning/round_{r}/fold_{k}/model.pt").glob(
-                "*/model.pt"
-            )
+            (path,) = (
+                project / f"data/06_models/default/label_cleaning/round_{r}/fold_{k}/model.pt"
+            ).glob("*/model.pt")
             meta = torch.load(path, weights_only=True)["metadata"]
             assert meta["run"].startswith(f"label_cleaning/round_{r}/")
             assert bool(set(meta["train_scenes"]) & train) is expect_train

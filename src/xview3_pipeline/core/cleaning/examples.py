@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -247,7 +248,9 @@ def _in_window(rc: np.ndarray, row0: int, col0: int, size: int) -> np.ndarray:
 
 def _mark(ax: Axes, rc: np.ndarray, marker: str, colour: str, *, hollow: bool) -> None:
     """Markers at pixel centres (pixel (r, c) spans [c, c + 1) x [r, r + 1))."""
-    style = {"facecolors": "none", "edgecolors": colour} if hollow else {"c": colour}
+    style: dict[str, Any] = (
+        {"facecolors": "none", "edgecolors": colour} if hollow else {"c": colour}
+    )
     ax.scatter(
         rc[:, 1] + 0.5,
         rc[:, 0] + 0.5,
@@ -342,7 +345,7 @@ def cleaning_examples(
     """
     require_columns(windows, EXAMPLE_COLUMNS, what="cleaning_examples: windows")
     use_truth = truth is not None and len(truth) > 0
-    status = truth_object_status(truth, config) if use_truth else None  # type: ignore[arg-type]
+    status = truth_object_status(truth, config) if use_truth else None
     figures = {}
     for _, window in windows.iterrows():
         name = str(window["example"])

@@ -22,7 +22,9 @@ empty on real data) and ``label_cleaning_examples`` (PNG crops of the last round
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial, update_wrapper
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
@@ -71,8 +73,8 @@ REPORT_INPUTS = frozenset({"synthetic_train_truth"})
 _PREVIOUS = "previous_train_cleaned_labels"
 
 
-def _with_round(func: object, round_index: int) -> object:
-    return update_wrapper(partial(func, round_index=round_index), func)  # type: ignore[arg-type]
+def _with_round(func: Callable[..., Any], round_index: int) -> Callable[..., Any]:
+    return update_wrapper(partial(func, round_index=round_index), func)
 
 
 def round_namespace(round_index: int) -> str:
