@@ -106,7 +106,7 @@ def _check_round_two_reads_round_one(project: Path, train: set[str]) -> None:
 
 def _check_training_on_cleaned_labels(project: Path, train: set[str]) -> None:
     for k in (0, 1):
-        (path,) = (project / f"data/06_models/fold_{k}/model.pt").glob("*/model.pt")
+        (path,) = (project / f"data/06_models/default/fold_{k}/model.pt").glob("*/model.pt")
         meta = torch.load(path, weights_only=True)["metadata"]
         assert meta["run"] == f"cpu_small/fold_{k}"
         assert len(set(meta["train_scenes"]) & train) == 1  # the other fold's train scene
