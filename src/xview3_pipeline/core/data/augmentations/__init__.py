@@ -33,8 +33,15 @@ albumentations 2 specifics (checked against 2.0.8):
   ``A.GaussianBlur`` clips float32 output to [0, 1]; both would destroy unclipped SAR
   values, so :class:`FloatMedianBlur` and :class:`FloatGaussianBlur` call OpenCV directly.
   ``A.Affine``, the flips and ``A.RandomGridShuffle`` keep float values unclipped.
-* Seeding: ``Compose(seed=...)`` / ``Compose.set_random_seed`` seed every child transform
-  from their own generators; global numpy/random seeds have no effect.
+* Seeding: ``Compose(seed=...)`` / ``Compose.set_random_seed`` give every child transform
+  the *same* seed, so children's apply decisions and draws coincide (both flips together,
+  never one); :func:`seed_compose` gives child ``k`` the seed ``SeedSequence((seed, k))``.
+  Global numpy/random seeds have no effect.
+
+The ``sar`` preset adds, at the start of stage 1 (raw dB, before the winner's transforms),
+physical Sentinel-1 variations from :mod:`~xview3_pipeline.core.data.augmentations.sar`,
+in the order of the imaging chain: :class:`SpeckleResample` (p=0.5), :class:`IncidenceGradient`
+(p=0.3), :class:`NoiseFloor` (p=0.3) and :class:`CalibrationOffset` (p=0.5).
 """
 
 from xview3_pipeline.core.data.augmentations.presets import (
@@ -44,6 +51,13 @@ from xview3_pipeline.core.data.augmentations.presets import (
     AugmentedSample,
     SarAugmentation,
     build_augmentations,
+    seed_compose,
+)
+from xview3_pipeline.core.data.augmentations.sar import (
+    CalibrationOffset,
+    IncidenceGradient,
+    NoiseFloor,
+    SpeckleResample,
 )
 from xview3_pipeline.core.data.augmentations.transforms import (
     FloatGaussianBlur,
@@ -58,11 +72,16 @@ __all__ = [
     "AUGMENTATION_PRESET_ALIASES",
     "AugmentationConfig",
     "AugmentedSample",
+    "CalibrationOffset",
     "FloatGaussianBlur",
     "FloatMedianBlur",
+    "IncidenceGradient",
+    "NoiseFloor",
     "SarAugmentation",
+    "SpeckleResample",
     "SpikeElasticTransform",
     "UnclippedGaussNoise",
     "UnclippedRandomBrightnessContrast",
     "build_augmentations",
+    "seed_compose",
 ]

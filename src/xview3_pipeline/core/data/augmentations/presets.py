@@ -14,6 +14,12 @@ import cv2
 import numpy as np
 
 from xview3_pipeline.core.config import check_keys, resolve_alias
+from xview3_pipeline.core.data.augmentations.sar import (
+    CalibrationOffset,
+    IncidenceGradient,
+    NoiseFloor,
+    SpeckleResample,
+)
 from xview3_pipeline.core.data.augmentations.transforms import (
     FloatGaussianBlur,
     FloatMedianBlur,
@@ -29,10 +35,11 @@ __all__ = [
     "AugmentedSample",
     "SarAugmentation",
     "build_augmentations",
+    "seed_compose",
 ]
 
 #: Preset names of :func:`build_augmentations`; ``winner`` is the winning solution's.
-AugmentationPreset = Literal["none", "winner", "light"]
+AugmentationPreset = Literal["none", "winner", "light", "sar"]
 AUGMENTATION_PRESETS: tuple[str, ...] = get_args(AugmentationPreset)
 #: Spellings of preset names accepted for one release (with a ``RenamedOptionWarning``).
 AUGMENTATION_PRESET_ALIASES = MappingProxyType({"seed": "winner"})
@@ -66,6 +73,19 @@ class AugmentationConfig:
         grid: Grid ``(rows, cols)`` of the shuffle.
         median_blur_p: Probability of MedianBlur (kernel 3 or 5).
         gaussian_blur_p: Probability of GaussianBlur (kernel 3 to 5).
+        speckle_p: Probability of :class:`SpeckleResample` (raw dB; 0 in ``winner``).
+        speckle_looks: Its ENL range (the real product: 4.4).
+        speckle_correlation_px: Its Gaussian correlation sigma range, pixels (0: white).
+        gradient_p: Probability of :class:`IncidenceGradient` (raw dB).
+        gradient_slope_db_per_1000px: Its slope range, dB per 1000 px.
+        gradient_direction: ``"range"`` (along columns) or ``"random"``.
+        noise_floor_p: Probability of :class:`NoiseFloor` (raw dB).
+        noise_floor_db: Its NESZ level range, dB.
+        noise_floor_scallop_db: Its scalloping amplitude range, dB.
+        noise_floor_scallop_period_px: Its scalloping period range, pixels.
+        calibration_p: Probability of :class:`CalibrationOffset` (raw dB).
+        calibration_offset_db: Its offset range, dB.
+        calibration_per_channel: Independent offsets for VH and VV.
     """
 
     raw_brightness_limit: float = 0.01
@@ -88,6 +108,19 @@ class AugmentationConfig:
     grid: tuple[int, int] = (3, 3)
     median_blur_p: float = 0.05
     gaussian_blur_p: float = 0.05
+    speckle_p: float = 0.0
+    speckle_looks: tuple[float, float] = (3.0, 8.0)
+    speckle_correlation_px: tuple[float, float] = (0.0, 0.85)
+    gradient_p: float = 0.0
+    gradient_slope_db_per_1000px: tuple[float, float] = (-2.0, 2.0)
+    gradient_direction: str = "range"
+    noise_floor_p: float = 0.0
+    noise_floor_db: tuple[float, float] = (-30.0, -22.0)
+    noise_floor_scallop_db: tuple[float, float] = (0.0, 3.0)
+    noise_floor_scallop_period_px: tuple[float, float] = (1000.0, 8000.0)
+    calibration_p: float = 0.0
+    calibration_offset_db: tuple[float, float] = (-1.0, 1.0)
+    calibration_per_channel: bool = False
 
 
 #: Overrides of :class:`AugmentationConfig` per preset (``"none"`` builds nothing).
@@ -101,6 +134,8 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "median_blur_p": 0.0,
         "gaussian_blur_p": 0.0,
     },
+    # The winner's augmentations plus the physical SAR ones on raw dB.
+    "sar": {"speckle_p": 0.5, "gradient_p": 0.3, "noise_floor_p": 0.3, "calibration_p": 0.5},
 }
 
 
@@ -119,6 +154,21 @@ class AugmentedSample:
     centers: np.ndarray
     length_px: np.ndarray
     index: np.ndarray
+
+
+def seed_compose(compose: A.Compose, seed: int) -> None:
+    """Seed a ``Compose`` and give each of its transforms its own derived seed.
+
+    albumentations 2.0.8's ``Compose.set_random_seed`` hands the same seed to every
+    child, so their apply decisions (``random() < p``) and parameter draws coincide: two
+    transforms of ``p=0.5`` would always be applied together (e.g. both flips, never one).
+    Here child ``k`` gets ``SeedSequence((seed, k))``, so the draws are independent and
+    still determined by ``seed``.
+    """
+    compose.set_random_seed(int(seed))
+    for k, transform in enumerate(compose.transforms):
+        child = np.random.SeedSequence((int(seed), k)).generate_state(1)[0]
+        transform.set_random_seed(int(child))
 
 
 class SarAugmentation:
@@ -163,7 +213,7 @@ class SarAugmentation:
         """
         if self.raw is None:
             return image
-        self.raw.set_random_seed(int(seed))
+        seed_compose(self.raw, seed)
         return self._to_chw(self.raw(image=self._to_hwc(image))["image"])
 
     def apply_joint(
@@ -187,7 +237,7 @@ class SarAugmentation:
             return AugmentedSample(image, centers, length_px, index)
         known = np.isfinite(length_px)
         keypoints = np.concatenate([centers, np.where(known, length_px, 0.0)[:, None]], axis=1)
-        self.joint.set_random_seed(int(seed))
+        seed_compose(self.joint, seed)
         out = self.joint(image=self._to_hwc(image), keypoints=keypoints, **{_INDEX_FIELD: index})
         kept = np.asarray(out[_INDEX_FIELD], dtype=np.int64).reshape(-1)
         points = np.asarray(out["keypoints"], dtype=np.float32).reshape(-1, 3)
@@ -195,8 +245,38 @@ class SarAugmentation:
         return AugmentedSample(self._to_chw(out["image"]), points[:, :2].copy(), lengths, kept)
 
 
-def _raw_pipeline(cfg: AugmentationConfig) -> A.Compose | None:
+def _sar_transforms(cfg: AugmentationConfig) -> list[A.BasicTransform]:
+    """The physical SAR transforms, in the order of the imaging chain."""
     transforms: list[A.BasicTransform] = []
+    if cfg.speckle_p > 0:
+        transforms.append(
+            SpeckleResample(cfg.speckle_looks, cfg.speckle_correlation_px, p=cfg.speckle_p)
+        )
+    if cfg.gradient_p > 0:
+        direction: Any = cfg.gradient_direction
+        transforms.append(
+            IncidenceGradient(cfg.gradient_slope_db_per_1000px, direction, p=cfg.gradient_p)
+        )
+    if cfg.noise_floor_p > 0:
+        transforms.append(
+            NoiseFloor(
+                cfg.noise_floor_db,
+                cfg.noise_floor_scallop_db,
+                cfg.noise_floor_scallop_period_px,
+                p=cfg.noise_floor_p,
+            )
+        )
+    if cfg.calibration_p > 0:
+        transforms.append(
+            CalibrationOffset(
+                cfg.calibration_offset_db, cfg.calibration_per_channel, p=cfg.calibration_p
+            )
+        )
+    return transforms
+
+
+def _raw_pipeline(cfg: AugmentationConfig) -> A.Compose | None:
+    transforms = _sar_transforms(cfg)
     if cfg.raw_brightness_contrast_p > 0:
         transforms.append(
             UnclippedRandomBrightnessContrast(
@@ -261,8 +341,10 @@ def build_augmentations(name: str = "winner", **params: Any) -> SarAugmentation:
     Args:
         name: ``"none"`` (identity), ``"winner"`` (the winning solution's
             ``flips_light_medium``; ``"seed"`` is its old spelling, accepted with a
-            ``RenamedOptionWarning``) or ``"light"`` (flips, affine with ±5° and the raw-dB
-            stage only).
+            ``RenamedOptionWarning``), ``"light"`` (flips, affine with ±5° and the raw-dB
+            stage only) or ``"sar"`` (the winner's plus, on raw dB before them, speckle
+            resampling p=0.5, an incidence gradient p=0.3, a noise floor p=0.3 and a
+            calibration offset p=0.5; ranges in :class:`AugmentationConfig`).
         **params: Overrides of :class:`AugmentationConfig` fields (e.g. ``rotate_limit=5``).
 
     Returns:
@@ -270,7 +352,8 @@ def build_augmentations(name: str = "winner", **params: Any) -> SarAugmentation:
 
     Raises:
         KeyError: On an unknown preset (the message lists them).
-        ValueError: On an unknown parameter, or parameters given with ``"none"``.
+        ValueError: On an unknown parameter, parameters given with ``"none"``, or a
+            range or choice a transform rejects (the message names both).
     """
     name = resolve_alias(name, AUGMENTATION_PRESET_ALIASES, what="augmentations")
     if name not in AUGMENTATION_PRESETS:
@@ -283,8 +366,13 @@ def build_augmentations(name: str = "winner", **params: Any) -> SarAugmentation:
             raise ValueError(f"Preset 'none' takes no parameters, got {sorted(params)}.")
         return SarAugmentation(None, None, name="none")
     values: dict[str, Any] = {**_PRESETS[name], **params}
-    for key in ("noise_var_limit", "elastic_magnitude", "grid"):
-        if key in values:
-            values[key] = tuple(values[key])
+    for key, value in values.items():
+        if isinstance(value, list):  # ranges from YAML
+            values[key] = tuple(value)
     cfg = AugmentationConfig(**values)
-    return SarAugmentation(_raw_pipeline(cfg), _joint_pipeline(cfg), name=name)
+    try:
+        raw, joint = _raw_pipeline(cfg), _joint_pipeline(cfg)
+    except ValueError as exc:  # a transform's own check of a range or choice
+        given = {key: values[key] for key in params}
+        raise ValueError(f"Augmentation preset {name!r} with {given}: {exc}") from None
+    return SarAugmentation(raw, joint, name=name)
