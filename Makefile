@@ -7,7 +7,11 @@ export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint viz airflow clean-data
+.PHONY: demo experiments tracking-ui test lint viz airflow clean-data
+
+# The label-source experiments (conf/exp_*), run one after the other after one shared data
+# preparation, then compared (CV, test and out-of-distribution aggregates).
+EXPERIMENTS ?= exp_validation_only exp_raw_train exp_cleaned_train
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +28,18 @@ demo: $(VENV)/.installed
 	$(BIN)/kedro run --pipelines synthetic_data
 	$(BIN)/kedro run
 	$(BIN)/python -m xview3_pipeline.report
+
+experiments: $(VENV)/.installed
+	$(BIN)/kedro run --pipelines synthetic_data
+	$(BIN)/kedro run --pipelines ingestion,locations
+	for experiment in $(EXPERIMENTS); do \
+		$(BIN)/kedro run --env $$experiment --pipelines experiment || exit 1; \
+	done
+	$(BIN)/python -m xview3_pipeline.report --compare $(EXPERIMENTS)
+
+# The MLflow UI on the tracking store (http://127.0.0.1:5000); Ctrl-C stops it.
+tracking-ui: $(VENV)/.installed
+	$(BIN)/kedro mlflow ui
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest

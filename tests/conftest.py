@@ -15,10 +15,14 @@ import pytest
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Runs are untracked (no MLflow import, no store) except in the tests of tracking itself,
+# which turn it on for their own runs (and the subprocesses and Dask workers inherit it).
+os.environ.setdefault("XVIEW3_TRACKING", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Runtime parameters for tiny synthetic data: 2 locations x 5 revisits of 128 x 128 px.
+#: Runtime parameters for tiny synthetic data: 2 locations x 5 revisits of 128 x 128 px, plus
+#: one out-of-distribution public scene per location.
 TINY_SYNTHETIC: dict[str, Any] = {
     "synthetic_data": {
         "generator": {
@@ -27,6 +31,8 @@ TINY_SYNTHETIC: dict[str, Any] = {
             "height": 128,
             "width": 128,
             "objects_per_scene": 25,
+            # One out-of-distribution public scene per location (the default is 2).
+            "ood": {"scenes_per_location": 1},
         },
         "quicklook": {"max_side": 128},
     }

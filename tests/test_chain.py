@@ -37,7 +37,7 @@ TINY = (
         "cfar_tuning": {"optuna": {"n_trials": 6}},
     }
 )
-CANDIDATES = Path("data/07_model_output/candidates")
+CANDIDATES = Path("data/07_model_output/default/candidates")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _scenes(project: Path, which: str) -> set[str]:
-    folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str})
+    folds = pd.read_csv(
+        project / "data/03_primary/default/fold_assignments.csv", dtype={"scene_id": str}
+    )
     manifest = pd.read_csv(project / "data/01_raw/synthetic/manifest.csv", dtype=str)
     if which == "holdout":
         return set(folds.loc[folds["fold"] == -1, "scene_id"])
@@ -70,7 +72,7 @@ def _candidate_set(project: Path, detector: str, which: str) -> CandidateSetData
 
 
 def test_inference_outputs(project: Path) -> None:
-    assert list((project / "data/06_models/ensemble/ensemble.pt2").glob("*/ensemble.pt2"))
+    assert list((project / "data/06_models/default/ensemble/ensemble.pt2").glob("*/ensemble.pt2"))
     for which in ("holdout", "test", "oof"):
         published = _candidate_set(project, "cnn", which).load()
         assert set(published) == _scenes(project, which) and not published.failed
@@ -80,49 +82,55 @@ def test_inference_outputs(project: Path) -> None:
     assert (frame["objectness_p"] >= 0.1).all()
     # each fold's validation scenes come from that fold's own model: one fingerprint per fold
     oof = _candidate_set(project, "cnn", "oof").load()
-    folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str})
+    folds = pd.read_csv(
+        project / "data/03_primary/default/fold_assignments.csv", dtype={"scene_id": str}
+    )
     for _, scenes in folds[folds["fold"] >= 0].groupby("fold"):
         assert len({oof.fingerprints[s] for s in scenes["scene_id"]}) == 1
-    cv = pd.read_csv(project / "data/08_reporting/cnn/cv_scores.csv", dtype={"fold": str})
+    cv = pd.read_csv(project / "data/08_reporting/default/cnn/cv_scores.csv", dtype={"fold": str})
     assert list(cv["fold"]) == [*(str(k) for k in range(len(fold_namespaces()))), "all"]
-    failed = pd.read_csv(project / "data/08_reporting/cnn/failed_scenes.csv")
+    failed = pd.read_csv(project / "data/08_reporting/default/cnn/failed_scenes.csv")
     assert list(failed.columns) == ["set", "scene_id", "source", "error"] and failed.empty
 
 
 def test_tuning_and_submission_outputs(project: Path) -> None:
-    thresholds = project / "data/06_models/thresholds/cnn/best_thresholds.json"
+    thresholds = project / "data/06_models/default/thresholds/cnn/best_thresholds.json"
     best = json.loads(sorted(thresholds.glob("*/best_thresholds.json"))[-1].read_text())
     assert {"objectness", "vessel", "fishing"} <= set(best) and best["method"] == "optuna"
-    assert (project / "data/06_models/thresholds/optuna.db").is_file()
-    comparison = pd.read_csv(project / "data/08_reporting/cnn/tuning/comparison.csv")
+    assert (project / "data/06_models/default/thresholds/optuna.db").is_file()
+    comparison = pd.read_csv(project / "data/08_reporting/default/cnn/tuning/comparison.csv")
     assert set(comparison["method"]) == {"optuna", "grid"}
-    submission = pd.read_csv(project / "data/07_model_output/cnn/submission.csv")
+    submission = pd.read_csv(project / "data/07_model_output/default/cnn/submission.csv")
     assert tuple(submission.columns) == SUBMISSION_COLUMNS
-    layer = gpd.read_file(project / "data/07_model_output/cnn/detections.gpkg")
+    layer = gpd.read_file(project / "data/07_model_output/default/cnn/detections.gpkg")
     assert len(layer) == len(submission) and layer.crs.to_epsg() == 4326
-    report = json.loads((project / "data/08_reporting/cnn/test_score_report.json").read_text())
+    report = json.loads(
+        (project / "data/08_reporting/default/cnn/test_score_report.json").read_text()
+    )
     assert set(report["scores"]) == set(COMPONENTS) and report["failed_scenes"] == []
-    assert (project / "data/08_reporting/cnn/test_pr_curve.png").is_file()
+    assert (project / "data/08_reporting/default/cnn/test_pr_curve.png").is_file()
 
 
 def test_cfar_baseline_predict_and_report(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project)
     run_kedro(project, ["cfar_baseline"], TINY)
-    report = json.loads((project / "data/08_reporting/cfar/test_score_report.json").read_text())
+    report = json.loads(
+        (project / "data/08_reporting/default/cfar/test_score_report.json").read_text()
+    )
     assert set(report["scores"]) == set(COMPONENTS) and report["detector"] == "CFAR baseline"
-    assert (project / "data/06_models/thresholds/cfar/best_thresholds.json").is_dir()
+    assert (project / "data/06_models/default/thresholds/cfar/best_thresholds.json").is_dir()
     # one tuning method for CFAR: no comparison table, but the grid-style plot of its trials
-    assert not (project / "data/08_reporting/cfar/tuning/comparison.csv").exists()
-    assert (project / "data/08_reporting/cfar/tuning/grid.png").is_file()
-    table = summary(project / "data/08_reporting")
+    assert not (project / "data/08_reporting/default/cfar/tuning/comparison.csv").exists()
+    assert (project / "data/08_reporting/default/cfar/tuning/grid.png").is_file()
+    table = summary(project / "data/08_reporting/default")
     assert "CircleNet ensemble" in table and "CFAR baseline" in table
     assert all(component in table for component in COMPONENTS) and "missing" not in table
     public = project / "data/01_raw/xview3/public"
     run_kedro(project, ["predict"], TINY | {"predict_root": str(public)})
-    predictions = pd.read_csv(project / "data/07_model_output/predictions/predictions.csv")
+    predictions = pd.read_csv(project / "data/07_model_output/default/predictions/predictions.csv")
     assert tuple(predictions.columns) == SUBMISSION_COLUMNS
     assert set(predictions["scene_id"]) <= _scenes(project, "test")
-    geo = gpd.read_file(project / "data/07_model_output/predictions/predictions.gpkg")
+    geo = gpd.read_file(project / "data/07_model_output/default/predictions/predictions.gpkg")
     assert len(geo) == len(predictions)
 
 

@@ -100,10 +100,10 @@ def test_holdout_larger_than_locations_stops_folds(
     with pytest.raises(ParameterError, match=message + r".*expected at most 2"):
         run_kedro(located_project, ["folds"], {"folds": {"holdout_per_location": 3}})
     assert _no_node_ran(caplog)
-    assert not (located_project / "data/03_primary/fold_assignments.csv").exists()
+    assert not (located_project / "data/03_primary/default/fold_assignments.csv").exists()
     # Exactly as many scenes as a location has is accepted.
     run_kedro(located_project, ["folds"], {"folds": {"holdout_per_location": 2, "n_folds": 2}})
-    folds = pd.read_csv(located_project / "data/03_primary/fold_assignments.csv")
+    folds = pd.read_csv(located_project / "data/03_primary/default/fold_assignments.csv")
     assert (folds["fold"] == -1).sum() == 4
 
 
@@ -177,3 +177,16 @@ def test_predict_block_is_validated() -> None:
     with pytest.raises(ParameterError, match=r"predict: unknown key\(s\) \['model'\]"):
         validate_parameters({"predict": {"model": "cnn"}}, ["predict"])
     assert validate_parameters({"predict": {"detector": "cfar"}}, ["predict"]) == ["predict"]
+
+
+def test_label_cleaning_block_is_validated() -> None:
+    with pytest.raises(ParameterError, match=r"label_cleaning\.rounds must be an integer >= 1"):
+        validate_parameters({"label_cleaning": {"rounds": 0}}, ["label_cleaning"])
+    with pytest.raises(ParameterError, match=r"both 'train' and 'train_cleaned'"):
+        validate_parameters(
+            {"label_cleaning": {"rounds": 2, "teacher_sources": {"train": 0.25}}},
+            ["label_cleaning"],
+        )
+    assert validate_parameters({"label_cleaning": {"rounds": 2}}, ["label_cleaning"]) == [
+        "label_cleaning"
+    ]

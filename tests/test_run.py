@@ -32,7 +32,16 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(
-    "name", ["training_ensemble", "inference", "tuning", "submission", "cfar_baseline", "predict"]
+    "name",
+    [
+        "training_ensemble",
+        "inference",
+        "tuning",
+        "submission",
+        "cfar_baseline",
+        "robustness",
+        "predict",
+    ],
 )
 def test_pipeline_loads_alone_as_the_cli_requests_it(name: str) -> None:
     """``kedro run --pipelines NAME`` imports only the folder named NAME."""
@@ -64,7 +73,9 @@ def test_registry_names_and_default() -> None:
 
 def test_synthetic_data_writes_layout_and_quicklooks(demo_project: Path) -> None:
     manifest = pd.read_csv(demo_project / "data/01_raw/synthetic/manifest.csv", dtype=str)
-    assert len(manifest) == 10
+    assert len(manifest) == 12  # 2 locations x 5 revisits, plus 1 out-of-distribution each
+    ood = manifest[manifest["domain"] == "ood"]
+    assert len(ood) == 2 and (ood["split"] == "public").all()
     raw = demo_project / "data/01_raw/xview3"
     for row in manifest.itertuples():
         assert (raw / row.split / row.scene_id / "VV_dB.tif").is_file()
@@ -73,17 +84,21 @@ def test_synthetic_data_writes_layout_and_quicklooks(demo_project: Path) -> None
     assert len(quicklooks) == len(manifest)
     truth = pd.read_csv(demo_project / "data/01_raw/synthetic/public_truth.csv", dtype=str)
     assert set(truth["scene_id"]) <= set(manifest.loc[manifest["split"] == "public", "scene_id"])
+    assert set(ood["scene_id"]) <= set(truth["scene_id"])
+    train_truth = pd.read_csv(demo_project / "data/01_raw/synthetic/train_truth.csv", dtype=str)
+    train_ids = set(manifest.loc[manifest["split"] == "train", "scene_id"])
+    assert set(train_truth["scene_id"]) == train_ids
 
 
 def test_ingestion_outputs(demo_project: Path) -> None:
     index = gpd.read_parquet(demo_project / "data/02_intermediate/scene_index.parquet")
-    assert len(index) == 10 and index.crs.to_epsg() == 4326
+    assert len(index) == 12 and index.crs.to_epsg() == 4326
     assert index.geometry.is_valid.all() and (~index.geometry.is_empty).all()
     labels = pd.read_parquet(demo_project / "data/02_intermediate/labels.parquet")
     assert set(labels["split"]) == {"train", "validation"}
     assert labels["confidence"].cat.ordered
     report = json.loads((demo_project / "data/08_reporting/ingestion_report.json").read_text())
-    assert report["scenes"] == 10 and report["rejected_rows"] == 0
+    assert report["scenes"] == 12 and report["rejected_rows"] == 0
 
 
 def test_locations_recover_true_locations(demo_project: Path) -> None:
@@ -97,7 +112,7 @@ def test_locations_recover_true_locations(demo_project: Path) -> None:
 
 def test_folds_and_holdout(demo_project: Path) -> None:
     folds = pd.read_csv(
-        demo_project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str}
+        demo_project / "data/03_primary/default/fold_assignments.csv", dtype={"scene_id": str}
     )
     assert folds["scene_id"].is_unique
     holdout = folds[folds["fold"] == -1]
@@ -106,9 +121,9 @@ def test_folds_and_holdout(demo_project: Path) -> None:
     training = folds[folds["fold"] >= 0]
     assert (training["split"] == "validation").all() and len(training) == 6
     assert set(training["fold"]) == {0, 1, 2, 3}
-    balance = pd.read_csv(demo_project / "data/08_reporting/fold_balance.csv")
+    balance = pd.read_csv(demo_project / "data/08_reporting/default/fold_balance.csv")
     assert sorted(balance["fold"]) == [-1, 0, 1, 2, 3]
-    assert (demo_project / "data/08_reporting/fold_balance.png").is_file()
+    assert (demo_project / "data/08_reporting/default/fold_balance.png").is_file()
 
 
 def test_invalid_label_row_strict_and_lenient(
@@ -157,7 +172,7 @@ def test_cli_raw_root_override(demo_project: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     index = gpd.read_parquet(project / "data/02_intermediate/scene_index.parquet")
-    assert len(index) == 10
+    assert len(index) == 12
     assert all(not Path(p).is_absolute() and (raw / p).is_file() for p in index["vv_path"])
 
 
@@ -194,9 +209,11 @@ def test_encoding_pipeline(demo_project: Path, monkeypatch: pytest.MonkeyPatch) 
     assert list(table["stride"]) == [1, 2, 4, 8, 16]
     assert table.loc[table["stride"] == 1, "f1"].item() == 1.0
     assert table["f1"].is_monotonic_decreasing or table["f1"].diff().dropna().le(1e-12).all()
-    encoded = sorted((demo_project / "data/05_model_input/encoded_objects").glob("*.parquet"))
+    encoded = sorted(
+        (demo_project / "data/05_model_input/default/encoded_objects").glob("*.parquet")
+    )
     folds = pd.read_csv(
-        demo_project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str}
+        demo_project / "data/03_primary/default/fold_assignments.csv", dtype={"scene_id": str}
     )
     assert {p.stem for p in encoded} == set(folds.loc[folds["fold"] >= 0, "scene_id"])
     one = pd.read_parquet(encoded[0])
@@ -214,11 +231,11 @@ def test_training_one_namespace(demo_project: Path, monkeypatch: pytest.MonkeyPa
     params = TINY_SYNTHETIC | TINY_TRAINING
     with KedroSession.create(project_path=demo_project, runtime_params=params) as session:
         session.run(pipeline_names=["training"], namespaces=["fold_1"])
-    models = list((demo_project / "data/06_models").glob("fold_*/model.pt/*/model.pt"))
+    models = list((demo_project / "data/06_models/default").glob("fold_*/model.pt/*/model.pt"))
     assert [m.parts[-4] for m in models] == ["fold_1"]
-    history = pd.read_csv(demo_project / "data/08_reporting/training/fold_1/history.csv")
+    history = pd.read_csv(demo_project / "data/08_reporting/default/training/fold_1/history.csv")
     assert len(history) == 1 and history["train/total"].notna().all()
-    assert (demo_project / "data/08_reporting/training/fold_1/curves.png").is_file()
+    assert (demo_project / "data/08_reporting/default/training/fold_1/curves.png").is_file()
     with KedroSession.create(project_path=demo_project, runtime_params=params) as session:
         model = session.load_context().catalog.load("fold_1.model")
     assert model.checkpoint_metadata["run"] == "cpu_small/fold_1"

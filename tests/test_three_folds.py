@@ -35,23 +35,31 @@ def _run_chain(project: Path) -> None:
 
 
 def _check_models_and_ensemble(project: Path) -> None:
-    models = sorted((project / "data/06_models").glob("fold_*/model.pt/*/model.pt"))
+    models = sorted((project / "data/06_models/default").glob("fold_*/model.pt/*/model.pt"))
     assert [m.parts[-4] for m in models] == ["fold_0", "fold_1", "fold_2"]
-    folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str})
+    folds = pd.read_csv(
+        project / "data/03_primary/default/fold_assignments.csv", dtype={"scene_id": str}
+    )
     assert sorted(set(folds["fold"])) == [-1, 0, 1, 2]
-    (exported,) = (project / "data/06_models/ensemble/ensemble.pt2").glob("*/ensemble.pt2")
+    (exported,) = (project / "data/06_models/default/ensemble/ensemble.pt2").glob("*/ensemble.pt2")
     with zipfile.ZipFile(exported) as archive:  # the ensemble's own metadata record
         (meta,) = (n for n in archive.namelist() if n.endswith("/xview3_inference_meta.json"))
         assert json.loads(archive.read(meta))["n_models"] == 3
 
 
 def _check_scores(project: Path) -> None:
-    folds = pd.read_csv(project / "data/03_primary/fold_assignments.csv", dtype={"scene_id": str})
-    oof = CandidateSetDataset(path=str(project / "data/07_model_output/candidates/cnn/oof")).load()
+    folds = pd.read_csv(
+        project / "data/03_primary/default/fold_assignments.csv", dtype={"scene_id": str}
+    )
+    oof = CandidateSetDataset(
+        path=str(project / "data/07_model_output/default/candidates/cnn/oof")
+    ).load()
     assert set(oof) == set(folds.loc[folds["fold"] >= 0, "scene_id"])
-    cv = pd.read_csv(project / "data/08_reporting/cnn/cv_scores.csv", dtype={"fold": str})
+    cv = pd.read_csv(project / "data/08_reporting/default/cnn/cv_scores.csv", dtype={"fold": str})
     assert list(cv["fold"]) == ["0", "1", "2", "all"]
-    report = json.loads((project / "data/08_reporting/cnn/test_score_report.json").read_text())
+    report = json.loads(
+        (project / "data/08_reporting/default/cnn/test_score_report.json").read_text()
+    )
     assert set(report["scores"]) == set(COMPONENTS)
 
 

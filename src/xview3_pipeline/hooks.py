@@ -30,7 +30,7 @@ from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
 
 from xview3_pipeline.core.parallel import close_clusters, keep_clusters
-from xview3_pipeline.pipelines.structure import check_fold_count
+from xview3_pipeline.pipelines.structure import check_fold_count, check_label_sources
 from xview3_pipeline.run_lock import LockHolder, RunLock
 from xview3_pipeline.validation import ParameterError, check_holdout_size, validate_parameters
 
@@ -86,8 +86,10 @@ class RunSafetyHooks:
         checked = validate_parameters(parameters, parameter_blocks(pipeline))
         if any(_FOLD_DATASET.search(name) for name in pipeline.datasets()):
             # The fold namespaces were built when the registry was; a run whose
-            # folds.n_folds differs would train or ensemble the wrong folds.
+            # folds.n_folds differs would train or ensemble the wrong folds, and one whose
+            # train_cleaned label source differs would train on the wrong train labels.
             check_fold_count(parameters)
+            check_label_sources(parameters)
         self._check_holdout(pipeline, catalog, parameters)
         logger.info("Parameters checked before the run: %s.", ", ".join(checked) or "none")
         wait_s, poll_s = _lock_settings(parameters)

@@ -3,6 +3,8 @@
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
+from xview3_pipeline.pipelines.structure import trains_on_cleaned_labels
+
 #: Stages that ``kedro run`` runs by default, in order. ``synthetic_data`` is not among
 #: them: it writes a dataset into the raw root, which a user with the real xView3 data
 #: never wants to happen implicitly. ``evaluation`` holds ``inference``, ``tuning`` and
@@ -16,6 +18,15 @@ DEFAULT_STAGES = (
     "training",
     "evaluation",
 )
+#: Added to the default stages when ``folds.label_sources`` has ``train_cleaned`` (read
+#: when the registry is built): training then reads its ``train_cleaned_labels``.
+CLEANING_STAGE = "label_cleaning"
+
+#: Stages whose outputs every experiment shares (the scene index, labels and locations).
+#: The registered pipeline ``experiment`` is ``__default__`` without them: what one
+#: experiment (``kedro run --env exp_raw_train --pipelines experiment``) runs on data
+#: that is already prepared.
+SHARED_STAGES = ("ingestion", "locations")
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -25,7 +36,11 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
+    stages = (*DEFAULT_STAGES, CLEANING_STAGE) if trains_on_cleaned_labels() else DEFAULT_STAGES
     pipelines["__default__"] = sum(
-        (pipelines[name] for name in DEFAULT_STAGES if name in pipelines), Pipeline([])
+        (pipelines[name] for name in stages if name in pipelines), Pipeline([])
+    )
+    pipelines["experiment"] = pipelines["__default__"] - sum(
+        (pipelines[name] for name in SHARED_STAGES if name in pipelines), Pipeline([])
     )
     return pipelines

@@ -173,6 +173,14 @@ def _folds(block: Mapping[str, Any]) -> None:
     FoldConfig.from_dict(block)
 
 
+def _label_cleaning(block: Mapping[str, Any]) -> None:
+    from xview3_pipeline.core.training.teachers import LabelCleaningConfig  # noqa: PLC0415
+
+    config = LabelCleaningConfig.from_params(block)
+    for round_index in range(1, config.rounds + 1):
+        config.teacher_sources_of(round_index)
+
+
 def _cfar(block: Mapping[str, Any]) -> None:
     from xview3_pipeline.core.detection.cfar import CfarConfig  # noqa: PLC0415
 
@@ -257,6 +265,7 @@ BLOCK_VALIDATORS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "folds": _folds,
     "inference": _inference,
     "ingestion": check_ingestion,
+    "label_cleaning": _label_cleaning,
     "locations": _locations,
     "predict": _predict,
     "synthetic_data": _synthetic,

@@ -135,3 +135,66 @@ def test_each_fold_namespace_checks_then_trains_its_fold(project: Path):
     catalog["params:folds"] = {"n_folds": 3}
     with pytest.raises(ValueError, match="n_folds is 3"):
         SequentialRunner().run(checks, catalog)
+
+
+CLEANED_SOURCES = {"folds": {"label_sources": {"validation": 1.0, "train_cleaned": 0.25}}}
+
+
+def test_training_reads_cleaned_labels_only_with_the_train_cleaned_source(project: Path):
+    from xview3_pipeline.pipeline_registry import register_pipelines
+
+    assert not structure.trains_on_cleaned_labels()
+    assert "train_cleaned_labels" not in create_pipeline().inputs()
+    assert "label_cleaning" in register_pipelines()
+    assert not any(
+        n.name.startswith("label_cleaning.") for n in register_pipelines()["__default__"].nodes
+    )
+    _write(project / "conf/local/parameters.yml", CLEANED_SOURCES)
+    assert structure.trains_on_cleaned_labels()
+    training = create_pipeline()
+    assert "train_cleaned_labels" in training.inputs()
+    assert all(
+        "train_cleaned_labels" in n.inputs
+        for n in training.nodes
+        if n.name.endswith("train_fold_node")
+    )
+    default = register_pipelines()["__default__"]
+    assert "train_cleaned_labels" not in default.inputs()  # label_cleaning makes it
+    assert "train_cleaned_labels" in default.all_outputs()
+    assert "label_cleaning.round_1.fold_0.train_fold_node" in {n.name for n in default.nodes}
+
+
+def test_a_run_whose_cleaned_source_differs_from_the_registry_is_refused(project: Path):
+    structure.check_label_sources({"folds": {"label_sources": {"validation": 1.0}}})
+    with pytest.raises(
+        ValueError, match=r"has 'train_cleaned' in this run's parameters.*built without"
+    ):
+        structure.check_label_sources(CLEANED_SOURCES)
+    with pytest.raises(ValueError, match=r"lacks 'train_cleaned'.*built with it"):
+        structure.check_label_sources({"folds": {}}, registered=True)
+    table = pd.DataFrame({"scene_id": list("abc"), "fold": [-1, 0, 1]})
+    folds = {"n_folds": 2, **CLEANED_SOURCES["folds"]}
+    assert structure.checked_fold(folds, table, fold=1, n_namespaces=2, cleaned_labels=True) == 1
+    with pytest.raises(ValueError, match="built without it"):
+        structure.checked_fold(folds, table, fold=1, n_namespaces=2, cleaned_labels=False)
+
+
+def test_label_cleaning_rounds_come_from_the_configuration(project: Path):
+    from xview3_pipeline.pipelines.label_cleaning import create_pipeline as cleaning
+
+    assert structure.label_cleaning_rounds() == 1
+    _write(project / "conf/local/parameters.yml", {"label_cleaning": {"rounds": 2}})
+    pipeline = cleaning()
+    names = {n.name for n in pipeline.nodes}
+    assert {
+        f"label_cleaning.round_{r}.fold_{k}.train_fold_node" for r in (1, 2) for k in range(4)
+    } <= names
+    (round_2_teacher,) = (
+        n for n in pipeline.nodes if n.name == "label_cleaning.round_2.fold_0.train_fold_node"
+    )
+    assert "label_cleaning.round_1.train_cleaned_labels" in round_2_teacher.inputs
+    assert "label_cleaning.round_2.fold_assignments" in round_2_teacher.inputs
+    assert pipeline.outputs() >= {"train_cleaned_labels"}
+    for bad in (0, True, "2"):
+        with pytest.raises(ValueError, match=r"label_cleaning\.rounds must be an integer >= 1"):
+            structure.label_cleaning_rounds({"label_cleaning": {"rounds": bad}})

@@ -31,9 +31,13 @@ def _artefacts(project: Path) -> dict[str, tuple[dict[str, torch.Tensor], pd.Dat
     """Each fold's newest checkpoint's weights and its history (without timings)."""
     found = {}
     for namespace in fold_namespaces():
-        newest = sorted((project / "data/06_models" / namespace / "model.pt").glob("*/model.pt"))
+        newest = sorted(
+            (project / "data/06_models/default" / namespace / "model.pt").glob("*/model.pt")
+        )
         weights = torch.load(newest[-1], weights_only=True)["state_dict"]
-        history = pd.read_csv(project / "data/08_reporting/training" / namespace / "history.csv")
+        history = pd.read_csv(
+            project / "data/08_reporting/default/training" / namespace / "history.csv"
+        )
         found[namespace] = (weights, history.drop(columns=TIMING_COLUMNS))
     return found
 
@@ -57,7 +61,7 @@ def _check_folds_ran_concurrently(runner: DaskRunner, project: Path) -> None:
     assert first.worker != second.worker
     assert first.started < second.finished and second.started < first.finished
     assert first.resources == second.resources == {"GPU": 1.0}  # one GPU each
-    work = project / "data/06_models/training_work/cpu_small"
+    work = project / "data/06_models/default/training_work/cpu_small"
     assert not any(work.glob("fold_*"))  # each fold's work folder was cleared
 
 
@@ -78,7 +82,7 @@ def _memory_channels_refused_on_the_command_line(project: Path, address: str) ->
 
 
 def _failing_fold_is_named(project: Path, address: str) -> None:
-    blocker = project / "data/06_models/fold_1"
+    blocker = project / "data/06_models/default/fold_1"
     models_before = sorted((project / "data/06_models").rglob("model.pt"))
     moved = blocker.rename(blocker.with_name("fold_1.saved"))
     blocker.write_text("a file where the model's folder should be")  # the save fails

@@ -21,6 +21,7 @@ from xview3_pipeline.core.constants import (
 )
 from xview3_pipeline.core.metric import prepare, score
 from xview3_pipeline.core.metric.shoreline import Shoreline
+from xview3_pipeline.core.robustness import DOMAIN_COLUMN, domain_scenes, score_by_domain
 from xview3_pipeline.core.tuning import apply_thresholds
 
 logger = logging.getLogger(__name__)
@@ -175,6 +176,7 @@ def score_report(
     *,
     thresholds: Mapping[str, float],
     name: str,
+    domains: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame, Figure]:
     """Score thresholded detections against the truth of the test scenes.
 
@@ -185,10 +187,17 @@ def score_report(
         shorelines: Shorelines of the test scenes.
         thresholds: The thresholds applied (``objectness``, ``vessel``, ``fishing``).
         name: Name of the detector in the report.
+        domains: ``scene_id -> domain`` (``in`` / ``ood``) of the scored scenes, from
+            :func:`~xview3_pipeline.core.robustness.scene_domains`; empty or None when
+            the scenes have no domain (real data).
 
     Returns:
         The report (``scores`` with the six official components, counts, thresholds; or
         ``scores: None`` without truth), the per-scene table and the PR-curve figure.
+        With domains, the per-scene table has a ``domain`` column after ``scene_id``;
+        when some scene is ``ood``, the report also has ``by_domain`` (``domain -> the
+        six components`` on that domain's scenes, same thresholds) and ``domain_scenes``
+        (``domain -> scene ids``).
     """
     if truth.empty:
         logger.info("No truth for the test scenes: %s is not scored.", name)
@@ -202,7 +211,7 @@ def score_report(
     result = score(detections, truth, shorelines=shorelines)
     curve = _pr_curve(candidates, truth, shorelines, np.round(np.linspace(0.05, 0.95, 19), 3))
     scores = {k: float(v) for k, v in result.as_dict().items()}
-    report = {
+    report: dict[str, Any] = {
         "detector": name,
         "scores": {k: scores[k] for k in COMPONENTS},
         "counts": {k: result.details[k] for k in ("loc", "shore", "vessel", "fishing")},
@@ -211,9 +220,17 @@ def score_report(
         "n_truth": len(truth),
         "warnings": list(result.details.get("warnings", [])),
     }
+    per_scene = result.details["per_scene"]
+    if domains:
+        per_scene = per_scene.copy()
+        per_scene.insert(1, DOMAIN_COLUMN, per_scene["scene_id"].astype(str).map(domains))
+    if domains and "ood" in domains.values():
+        report["by_domain"] = score_by_domain(detections, truth, shorelines, domains)
+        report["domain_scenes"] = domain_scenes(domains)
+        logger.info(
+            "%s: aggregate %s by domain.",
+            name,
+            ", ".join(f"{d} {s['aggregate']:.3f}" for d, s in report["by_domain"].items()),
+        )
     title = f"{name}: aggregate {scores['aggregate']:.3f}"
-    return (
-        report,
-        result.details["per_scene"],
-        plot_pr_curve(curve, thresholds.get("objectness"), title),
-    )
+    return report, per_scene, plot_pr_curve(curve, thresholds.get("objectness"), title)

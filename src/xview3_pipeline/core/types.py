@@ -30,6 +30,10 @@ class ObjectLabels:
         length_px: ``(N,)`` float32 length in pixels (metres / 10), NaN when unknown.
         confidence: ``(N,)`` int8 codes of :data:`CONFIDENCE_CODES` (LOW 0, MEDIUM 1, HIGH 2).
         near_shore: ``(N,)`` bool, ``distance_from_shore_km <= 2``.
+        ignore: ``(N,)`` bool, objects whose label is not trusted (the labels table's
+            ``ignore`` column, e.g. unconfirmed rows of cleaned train labels): an ignore
+            region for objectness and no class or length signal, whatever their
+            confidence. ``None`` (the default) means no object is ignored.
     """
 
     centers: np.ndarray
@@ -38,9 +42,24 @@ class ObjectLabels:
     length_px: np.ndarray
     confidence: np.ndarray
     near_shore: np.ndarray
+    ignore: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = int(np.asarray(self.centers).reshape(-1, 2).shape[0])
+        ignore = np.zeros(n, bool) if self.ignore is None else np.asarray(self.ignore, bool)
+        if ignore.shape != (n,):
+            raise ValueError(
+                f"ObjectLabels.ignore must have shape ({n},) like the centres, got {ignore.shape}."
+            )
+        object.__setattr__(self, "ignore", ignore)
 
     def __len__(self) -> int:
         return int(self.centers.shape[0])
+
+    @property
+    def ignored(self) -> np.ndarray:
+        """``(N,)`` bool ``ignore`` flags (never ``None``: all False by default)."""
+        return np.asarray(self.ignore, dtype=bool)
 
     def subset(self, index: np.ndarray) -> ObjectLabels:
         """The objects selected by a boolean mask or integer index."""
@@ -51,6 +70,7 @@ class ObjectLabels:
             length_px=self.length_px[index],
             confidence=self.confidence[index],
             near_shore=self.near_shore[index],
+            ignore=self.ignored[index],
         )
 
     def shifted(self, dx: float, dy: float) -> ObjectLabels:
@@ -63,6 +83,7 @@ class ObjectLabels:
             self.length_px,
             self.confidence,
             self.near_shore,
+            self.ignored,
         )
 
     @classmethod
@@ -76,6 +97,7 @@ class ObjectLabels:
             f.copy(),
             np.zeros(0, np.int8),
             np.zeros(0, bool),
+            np.zeros(0, bool),
         )
 
 
@@ -87,7 +109,8 @@ class EncodedTargets(NamedTuple):
 
     Attributes:
         objectness: ``(1, h, w)`` float32 Gaussian heatmap, peak 1 at object centres;
-            :data:`IGNORE_INDEX` on ignored (LOW-confidence) discs.
+            :data:`IGNORE_INDEX` on the discs of ignored objects (``ignore`` rows, and
+            LOW-confidence ones when those are ignored).
         vessel: ``(1, h, w)`` float32, 0/1 on discs around objects, :data:`IGNORE_INDEX`
             where unknown, 0 elsewhere.
         fishing: ``(1, h, w)`` float32, as ``vessel``.

@@ -4,7 +4,9 @@ Kedro builds the pipeline registry before it hands parameters to any node, so th
 number of fold namespaces cannot come from a node's parameters. It comes from here:
 every pipeline that has one namespace per fold (training, the ensemble of
 architectures, out-of-fold inference) asks :func:`fold_namespaces`, and the ensemble's
-architectures come from :func:`ensemble_presets`.
+architectures come from :func:`ensemble_presets`. Likewise the label-cleaning rounds
+(:func:`label_cleaning_rounds`) and whether training reads the cleaned train labels
+(:func:`trains_on_cleaned_labels`, ``train_cleaned`` in ``folds.label_sources``).
 
 Both read the project's parameters with Kedro's own config loader
 (``settings.CONFIG_LOADER_CLASS`` and ``CONFIG_LOADER_ARGS`` over
@@ -22,8 +24,9 @@ The project is found from the working directory (as the ``kedro`` command finds 
 What cannot be known here: the ``env``, ``runtime_params`` and a ``project_path`` other
 than the working directory given to ``KedroSession.create`` in Python (tests, notebooks)
 without ``KEDRO_ENV``. A run whose
-``folds.n_folds`` differs from the registry's fold count then fails before any training
-with the :class:`ValueError` of :func:`check_fold_count`, which each fold namespace's
+``folds.n_folds`` (or ``train_cleaned`` in ``folds.label_sources``) differs from the
+registry's then fails before any training with the :class:`ValueError` of
+:func:`check_fold_count` (:func:`check_label_sources`), which each fold namespace's
 first node calls (and which a ``before_pipeline_run`` hook calls for the whole run).
 """
 
@@ -45,7 +48,7 @@ from kedro.framework.project import settings
 from kedro.pipeline import Node, Pipeline
 from kedro.utils import find_kedro_project
 
-from xview3_pipeline.core.folds import HOLDOUT_FOLD, FoldConfig
+from xview3_pipeline.core.folds import HOLDOUT_FOLD, TRAIN_CLEANED, FoldConfig
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +160,68 @@ def fold_namespaces(parameters: Mapping[str, Any] | None = None) -> tuple[str, .
     return tuple(f"fold_{k}" for k in range(n_folds(parameters)))
 
 
+def trains_on_cleaned_labels(parameters: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``folds.label_sources`` has ``train_cleaned``.
+
+    Training then reads the cleaned train labels ``train_cleaned_labels``, and
+    ``__default__`` runs ``label_cleaning``.
+
+    Args:
+        parameters: The project's parameters; by default :func:`project_parameters`.
+    """
+    params = project_parameters() if parameters is None else parameters
+    folds = params.get("folds") or {}
+    sources = folds.get("label_sources") if isinstance(folds, Mapping) else None
+    return isinstance(sources, Mapping) and TRAIN_CLEANED in sources
+
+
+def label_cleaning_rounds(parameters: Mapping[str, Any] | None = None) -> int:
+    """Number of label-cleaning rounds, ``label_cleaning.rounds`` (default 1).
+
+    Args:
+        parameters: The project's parameters; by default :func:`project_parameters`.
+
+    Raises:
+        ValueError: If it is not an integer >= 1.
+    """
+    params = project_parameters() if parameters is None else parameters
+    block = params.get("label_cleaning") or {}
+    value = block.get("rounds", 1) if isinstance(block, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            "label_cleaning.rounds must be an integer >= 1 (rounds of train teachers, "
+            f"predict, clean), got {value!r} in the configuration (parameters_label_cleaning.yml)."
+        )
+    return value
+
+
+def check_label_sources(parameters: Mapping[str, Any], registered: bool | None = None) -> None:
+    """Refuse a run whose ``train_cleaned`` label source is not the registry's.
+
+    Args:
+        parameters: The run's parameters (with ``folds``).
+        registered: Whether the pipelines were built with ``train_cleaned`` in
+            ``folds.label_sources``; by default what the registry reads
+            (:func:`trains_on_cleaned_labels`).
+
+    Raises:
+        ValueError: If the run's ``folds.label_sources`` has ``train_cleaned`` and the
+            pipelines were built without it, or the other way round: training would read
+            the raw train labels where the cleaned ones were asked for (or miss them).
+    """
+    requested = trains_on_cleaned_labels(parameters)
+    built = trains_on_cleaned_labels() if registered is None else registered
+    if requested != built:
+        have, lack = ("has", "without") if requested else ("lacks", "with")
+        raise ValueError(
+            f"folds.label_sources {have} {TRAIN_CLEANED!r} in this run's parameters, but the "
+            f"pipelines were built {lack} it (training reads train_cleaned_labels only when "
+            "built with it). Set folds.label_sources in conf/ (base, local or the run's "
+            "--env) or with `kedro run --params`, or set KEDRO_ENV for a session created in "
+            "Python."
+        )
+
+
 def ensemble_presets(parameters: Mapping[str, Any] | None = None) -> tuple[str, ...]:
     """Architectures of the ensemble trained by ``training_ensemble``.
 
@@ -213,7 +278,12 @@ def check_fold_count(parameters: Mapping[str, Any], registered: int | None = Non
 
 
 def checked_fold(
-    folds: Mapping[str, Any], fold_assignments: pd.DataFrame, *, fold: int, n_namespaces: int
+    folds: Mapping[str, Any],
+    fold_assignments: pd.DataFrame,
+    *,
+    fold: int,
+    n_namespaces: int,
+    cleaned_labels: bool | None = None,
 ) -> int:
     """The fold a namespace trains, after checking the fold structure of the run.
 
@@ -222,6 +292,9 @@ def checked_fold(
         fold_assignments: The fold table (column ``fold``; ``-1`` is the holdout).
         fold: The namespace's fold ``k``.
         n_namespaces: The number of fold namespaces the pipeline was built with.
+        cleaned_labels: Whether the pipelines were built with ``train_cleaned`` in
+            ``folds.label_sources`` (:func:`check_label_sources`); ``None`` skips that
+            check.
 
     Returns:
         ``fold``.
@@ -230,9 +303,12 @@ def checked_fold(
         ValueError: If ``folds.n_folds`` differs from ``n_namespaces`` (see
             :func:`check_fold_count`), or if the fold table's folds are not
             ``0 … n_namespaces - 1`` (a table of an earlier run with another fold count:
-            rerun the ``folds`` pipeline).
+            rerun the ``folds`` pipeline), or if the run's ``train_cleaned`` label source
+            is not the registry's.
     """
     check_fold_count({"folds": folds}, registered=n_namespaces)
+    if cleaned_labels is not None:
+        check_label_sources({"folds": folds}, registered=cleaned_labels)
     table_folds = sorted(
         int(f) for f in pd.unique(fold_assignments["fold"]) if int(f) != HOLDOUT_FOLD
     )
@@ -251,6 +327,7 @@ def fold_pipelines(
     prefix: str = "",
     parameters: Mapping[str, str] | None = None,
     shared_inputs: frozenset[str] = frozenset({"scene_index", "fold_assignments", "labels"}),
+    inputs: Mapping[str, str] | None = None,
 ) -> Pipeline:
     """One namespaced copy of a fold template per fold namespace.
 
@@ -266,19 +343,27 @@ def fold_pipelines(
         parameters: Parameter mapping of every copy (e.g. ``{"params:training":
             "params:ensemble.b4_unet_s2"}``); other parameters keep their names.
         shared_inputs: Datasets the copies share (not namespaced).
+        inputs: Shared datasets under other names (template name -> dataset), e.g.
+            ``{"fold_assignments": "label_cleaning.round_1.fold_assignments"}``; they
+            take precedence over ``shared_inputs``.
 
     Returns:
         The sum of the copies, namespaces ``<prefix>fold_0`` … ``<prefix>fold_{K-1}``.
     """
     namespaces = fold_namespaces()
+    cleaned = trains_on_cleaned_labels()
     mapping = dict(parameters or {})
+    template_inputs = template.inputs() | {"fold_assignments"}
+    shared = {name: name for name in shared_inputs} | dict(inputs or {})
+    shared = {name: target for name, target in shared.items() if name in template_inputs}
     template_params = {p for p in template.inputs() if p.startswith("params:")}
     params = {p: mapping.get(p, p) for p in template_params | {"params:folds"}}
     copies = []
     for k, namespace in enumerate(namespaces):
         check = Node(
             func=update_wrapper(
-                partial(checked_fold, fold=k, n_namespaces=len(namespaces)), checked_fold
+                partial(checked_fold, fold=k, n_namespaces=len(namespaces), cleaned_labels=cleaned),
+                checked_fold,
             ),
             inputs=["params:folds", "fold_assignments"],
             outputs="fold",
@@ -288,7 +373,7 @@ def fold_pipelines(
             Pipeline(
                 [check, template],
                 namespace=f"{prefix}{namespace}",
-                inputs=set(shared_inputs),
+                inputs=shared,
                 parameters=params,
             )
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import warnings
 from pathlib import Path
@@ -342,6 +343,24 @@ def test_balanced_weighting_raises_rare_class_share():
         SamplerConfig(object_weighting="fancy")
 
 
+def test_ignored_objects_are_never_crop_centres():
+    scene = _grid_scene(n_side=4, vessel=np.ones(16), fishing=np.r_[np.ones(4), np.zeros(12)])
+    ignore = np.zeros(16, bool)
+    ignore[[0, 1, 5]] = True
+    flagged = dataclasses.replace(scene.objects, ignore=ignore)
+    for mode in ("uniform", "winner", "balanced"):
+        p = object_weights(flagged, 128, mode)
+        assert p.sum() == pytest.approx(1.0) and (p[ignore] == 0).all()
+        # The others are weighted as if the ignored objects were not there.
+        np.testing.assert_allclose(p[~ignore], object_weights(flagged.subset(~ignore), 128, mode))
+    all_ignored = dataclasses.replace(scene.objects, ignore=np.ones(16, bool))
+    assert (object_weights(all_ignored, 128) == 0).all()
+    sampler = BalancedCropSampler(
+        [dataclasses.replace(scene, objects=all_ignored)], 128, SamplerConfig(object_crop_p=1.0)
+    )
+    assert {sampler.sample(i).kind for i in range(50)} == {"random"}
+
+
 def test_crowd_and_class_weights():
     centers = np.array([[0, 0], [10, 10], [100, 100]])
     np.testing.assert_allclose(crowd_weights(centers, 20), [0.5, 0.5, 1.0])
@@ -527,7 +546,8 @@ def _dataset(tiny, **kwargs) -> CircleNetCropDataset:
         "seed": 0,
     }
     params.update(kwargs)
-    return CircleNetCropDataset(tiny["scenes"], tiny["labels"], **params)
+    labels = params.pop("labels", tiny["labels"])
+    return CircleNetCropDataset(tiny["scenes"], labels, **params)
 
 
 def _expected_peaks(labels: pd.DataFrame, sample: dict, size: int) -> int:
@@ -594,6 +614,28 @@ def test_margin_draws_kernels_of_objects_just_outside(tiny):
         tiny["scenes"].iloc[:1], labels, _coder(), tile_size=32, margin=0
     )
     assert float(no_margin[0]["objectness"].max()) == 0.0
+
+
+def test_datasets_draw_ignore_rows_as_ignore_discs(tiny):
+    labels = tiny["labels"].assign(ignore=False)
+    flagged = (labels["scene_id"] == "a") & (labels["detect_scene_row"] == 20)
+    flagged &= labels["detect_scene_column"] == 60  # the MEDIUM vessel at (row 20, col 60)
+    labels.loc[flagged, "ignore"] = True
+    tiles = CircleNetTileDataset(tiny["scenes"].iloc[:1], labels, _coder(), tile_size=32)
+    tile = next(
+        tiles[i] for i in range(len(tiles)) if (tiles[i]["row0"], tiles[i]["col0"]) == (0, 32)
+    )
+    cell = (10, (60 - 32) // 2)  # (row, col) at stride 2
+    assert tile["objectness"][0][cell] == 255 and tile["vessel"][0][cell] == 255
+    assert tile["fishing"][0][cell] == 255 and tile["length"][0][cell] == 0
+    assert int((tile["objectness"] == 1).sum()) == 0
+    plain = CircleNetTileDataset(tiny["scenes"].iloc[:1], tiny["labels"], _coder(), tile_size=32)
+    assert plain[tiles.tiles.index(("a", 0, 32))]["objectness"][0][cell] == 1
+    crops = _dataset(tiny, labels=labels, sampler=SamplerConfig(object_crop_p=1.0), length=40)
+    for i in range(len(crops)):
+        assert int((crops[i]["objectness"] == 1).sum()) == _expected_peaks(
+            labels[~labels["ignore"]], crops[i], 32
+        )
 
 
 def test_tile_dataset_covers_scenes_with_padded_partial_tiles(tiny):

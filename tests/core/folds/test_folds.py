@@ -126,6 +126,25 @@ def test_holdout_never_in_training_folds_with_train_source(data):
     assert "0012t" in set(train_split["scene_id"])  # unlabelled train scene
 
 
+def test_train_cleaned_source_folds_the_train_scenes_as_train(data):
+    scenes, labels = data
+    raw = assign_folds(labels, scenes, FoldConfig(label_sources={"validation": 1.0, "train": 0.25}))
+    cleaned = assign_folds(
+        labels, scenes, FoldConfig(label_sources={"validation": 1.0, "train_cleaned": 0.25})
+    )
+    pd.testing.assert_frame_equal(raw, cleaned)
+    assert FoldConfig(label_sources={"train_cleaned": 0.5}).cleaned_train
+    assert not FoldConfig(label_sources={"train": 0.5}).cleaned_train
+
+
+def test_train_and_train_cleaned_together_are_refused():
+    with pytest.raises(ValueError, match="both 'train' and 'train_cleaned'") as err:
+        FoldConfig.from_dict({"label_sources": {"train": 0.25, "train_cleaned": 0.25}})
+    assert "keep one of them" in str(err.value)
+    with pytest.raises(ValueError, match="train_cleaned"):  # listed among the accepted keys
+        FoldConfig.from_dict({"label_sources": {"train_clean": 0.25}})
+
+
 def test_adding_train_source_keeps_validation_folds(data):
     scenes, labels = data
     base = assign_folds(labels, scenes, FoldConfig())

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import yaml
 from pyproj import Transformer
 from scipy.stats import spearmanr
 
@@ -595,8 +596,8 @@ def test_from_dict_rejects_unknown_keys():
         {"infrastructure_probability": 1.1},
         {"footprint_shift": 0.6},
         {"objects_per_scene": -1.0},
-        {"wind_speed_range": [12.0, 5.0]},
-        {"wind_speed_range": [0.5, 5.0]},
+        {"domain": {"wind_speed_ms": [12.0, 5.0]}},
+        {"domain": {"wind_speed_ms": [0.5, 5.0]}},
         {"revisit_splits": []},
         {"revisit_splits": ["train", "test"]},
         {"label_noise": {"train": {"miss_small": 1.5}}},
@@ -627,3 +628,13 @@ def test_from_dict_merges_label_noise_over_defaults():
     assert cfg.label_noise["validation"] == default.label_noise["validation"] == LabelNoiseConfig()
     assert cfg.label_noise["public"] == default.label_noise["public"]
     assert SyntheticConfig.from_dict({}) == default
+
+
+def test_default_dataset_is_shaped_like_the_real_split():
+    """3 validation, 9 train and 2 public scenes per location, in code and parameters."""
+    splits = SyntheticConfig().revisit_splits
+    assert (splits.count("validation"), splits.count("train"), splits.count("public")) == (3, 9, 2)
+    assert splits.count("train") >= 3 * splits.count("validation")
+    params = Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters_synthetic_data.yml"
+    generator = yaml.safe_load(params.read_text())["synthetic_data"]["generator"]
+    assert tuple(generator["revisit_splits"]) == splits

@@ -18,7 +18,7 @@ from tests.conftest import TINY_SYNTHETIC, make_project, run_kedro
 from xview3_pipeline.core.detection import CfarDetector, Scene, detect_candidates
 from xview3_pipeline.core.detection.cfar import CfarConfig
 
-SETS = Path("data/07_model_output/candidates/cfar")
+SETS = Path("data/07_model_output/default/candidates/cfar")
 
 
 class _Records(logging.Handler):

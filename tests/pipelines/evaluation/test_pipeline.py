@@ -53,6 +53,10 @@ def test_old_pipeline_names_are_steps_of_the_template() -> None:
     assert steps["tuning"] == {"cnn.tune_thresholds_node"}
     assert steps["submission"] == {"cnn.make_submission_node", "cnn.report_test_scores_node"}
     assert _names(pipelines["cfar_baseline"]) == {n for n in full if n.startswith("cfar.")}
+    # the comparison after both detectors is a step of its own
+    assert _names(pipelines["robustness"]) == {"robustness_report_node"}
+    assert pipelines["robustness"].inputs() == {"cnn.test_score_report", "cfar.test_score_report"}
+    steps["robustness"] = _names(pipelines["robustness"])
     assert set().union(*steps.values()) | _names(pipelines["cfar_baseline"]) == full
     default = _names(pipelines["__default__"])
     assert full <= default and "ingestion.index_scenes_node" in default

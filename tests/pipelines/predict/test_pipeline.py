@@ -25,7 +25,7 @@ from xview3_pipeline.core.detection.cfar import CfarConfig
 from xview3_pipeline.pipelines.predict.nodes import predict_folder
 from xview3_pipeline.pipelines.predict.pipeline import create_pipeline, resolve_detector
 
-OUTPUT = Path("data/07_model_output/predictions")
+OUTPUT = Path("data/07_model_output/default/predictions")
 
 
 @pytest.fixture(scope="module")

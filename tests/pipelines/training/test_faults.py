@@ -58,11 +58,11 @@ def _train(project: Path, namespace: str) -> None:
 
 
 def _work(project: Path, namespace: str) -> Path:
-    return project / "data/06_models/training_work/cpu_small" / namespace
+    return project / "data/06_models/default/training_work/cpu_small" / namespace
 
 
 def _history(project: Path, namespace: str) -> pd.DataFrame:
-    return pd.read_csv(project / "data/08_reporting/training" / namespace / "history.csv")
+    return pd.read_csv(project / "data/08_reporting/default/training" / namespace / "history.csv")
 
 
 def _load_model(project: Path, namespace: str) -> object:
@@ -95,7 +95,7 @@ def test_sigkill_after_first_checkpoint_resumes(
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
-    assert not (project / "data/06_models/fold_0").exists()  # the model was never saved
+    assert not (project / "data/06_models/default/fold_0").exists()  # the model was never saved
     assert not (work / FINISHED_FILE).exists()
 
     _train(project, "fold_0")
@@ -116,7 +116,7 @@ def test_failed_model_save_keeps_the_finished_run(
 ) -> None:
     monkeypatch.chdir(project)
     work = _work(project, "fold_1")
-    blocker = project / "data/06_models/fold_1"
+    blocker = project / "data/06_models/default/fold_1"
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("a file where the model's folder should be")  # the save fails
     with pytest.raises(DatasetError, match=r"fold_1\.model"):
@@ -145,5 +145,5 @@ def test_unknown_preset_stops_before_any_training(
     models = set((project / "data").rglob("model.pt"))
     with pytest.raises(ValueError, match=r"training\.model\.preset must be one of \[.*'cpu_small'"):
         run_kedro(project, ["training"], bad)
-    assert not (project / "data/06_models/training_work/b7_unet_s2").exists()
+    assert not (project / "data/06_models/default/training_work/b7_unet_s2").exists()
     assert set((project / "data").rglob("model.pt")) == models

@@ -150,6 +150,7 @@ class _CircleNetDatasetBase(Dataset[dict[str, Any]]):
             length_px=aug.length_px,
             confidence=kept.confidence,
             near_shore=kept.near_shore,
+            ignore=kept.ignored,
         )
         crop = np.ascontiguousarray(aug.image[:, m : m + size, m : m + size])
         crop[~np.isfinite(crop)] = 0.0
@@ -190,7 +191,9 @@ class CircleNetCropDataset(_CircleNetDatasetBase):
             ``split`` and ``shoreline_path``.
         labels: Validated labels (``scene_id``, ``detect_scene_row``/``_column``,
             ``is_vessel``, ``is_fishing``, ``vessel_length_m``, ``confidence``,
-            ``is_near_shore``); rows of other scenes are ignored.
+            ``is_near_shore``; optionally a bool ``ignore``: ignore regions for
+            objectness without class or length signal, never crop centres); rows of
+            other scenes are not used.
         shorelines: ``scene_id`` → shoreline contours (object array of ``(k, 2)`` (row,
             col)) or points, a loader ``scene_id -> contours``, or None to load the
             ``shoreline_path`` column (no shoreline crops when absent).

@@ -12,7 +12,8 @@ Per item:
    ``WeightedRandomSampler(np.ones(n))``), or proportional to ``scene_weights``.
 2. With probability ``object_crop_p`` (0.8 in the winner's code, 0.9 in its README), and if the
    scene has objects, centre the crop on an object drawn with the per-object weights of
-   :func:`object_weights` (``object_weighting``).
+   :func:`object_weights` (``object_weighting``); ``ignore`` objects are never chosen (a
+   scene whose objects are all ignored takes step 3).
 3. Otherwise, with probability ``shore_crop_p`` (0.5) and if the scene has shoreline
    contour points, centre it on a uniformly drawn contour point; else take a uniformly
    random crop.
@@ -263,7 +264,8 @@ def object_weights(
         combine: ``"mean"`` or ``"product"`` (``"balanced"`` only).
 
     Returns:
-        ``(N,)`` float64 probabilities summing to 1 (empty for no objects).
+        ``(N,)`` float64 probabilities summing to 1 (empty for no objects); ``ignore``
+        objects get 0 and take no part in the others' factors (all 0 if all are ignored).
 
     Raises:
         ValueError: On an unknown ``mode`` or ``combine``.
@@ -278,6 +280,11 @@ def object_weights(
         raise ValueError(f"Unknown combine {combine!r}; expected one of {list(get_args(Combine))}.")
     if n == 0:
         return np.zeros(0, np.float64)
+    if objects.ignored.any():
+        kept, weights = ~objects.ignored, np.zeros(n, np.float64)
+        if kept.any():
+            weights[kept] = object_weights(objects.subset(kept), crop_size, mode, combine)
+        return weights
     if mode == "uniform":
         return np.full(n, 1.0 / n)
     crowd = crowd_weights(objects.centers, crop_size / 2.0)
@@ -398,8 +405,9 @@ class BalancedCropSampler:
         scene_index = int(rng.choice(len(self.scenes), p=self.scene_p))
         scene = self.scenes[scene_index]
         u_object, u_shore = rng.random(), rng.random()
-        if len(scene.objects) and u_object < self.config.object_crop_p:
-            k = int(rng.choice(len(scene.objects), p=self.object_p[scene_index]))
+        object_p = self.object_p[scene_index]
+        if object_p.sum() > 0 and u_object < self.config.object_crop_p:
+            k = int(rng.choice(len(scene.objects), p=object_p))
             x, y = (float(v) for v in scene.objects.centers[k])
             kind: CropKind = "object"
         elif len(scene.shoreline) and u_shore < self.config.shore_crop_p:

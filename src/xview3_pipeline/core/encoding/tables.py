@@ -46,12 +46,13 @@ def encoded_objects(
     Returns:
         One row per encoded object (drawing order): ``detect_id``, ``stride``, peak cell
         ``cell_x``/``cell_y``, sub-cell ``offset_x``/``offset_y``, ``objectness``
-        (``peak`` or ``ignore`` for LOW objects when they are ignored), ``vessel`` and
+        (``peak``, or ``ignore`` for ``ignore`` rows and LOW objects when those are
+        ignored), ``vessel`` and
         ``fishing`` (0, 1 or 255 = unknown) and ``length_log`` (``log(1 + length_px)``,
         0 when unknown). Dense scene maps are never built.
     """
     t = object_targets(labels_to_objects(scene_labels), image_shape, config)
-    ignore = t.is_low & config.ignore_low_confidence_detections
+    ignore = t.ignore_region(config)
     return pd.DataFrame(
         {
             "detect_id": scene_labels["detect_id"].to_numpy(dtype=str)[t.index],

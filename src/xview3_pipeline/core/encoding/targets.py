@@ -20,6 +20,11 @@ Conventions (differences from the winner's code are marked):
 * LOW ignore discs (value 255) and Gaussians (≤ 1) are both merged by ``max``, so 255 wins
   wherever a disc is painted, whatever the order, as in the winner's code. A HIGH/MEDIUM object
   whose peak lies within ``heatmap_radius`` cells of a LOW one therefore loses its peak.
+* Objects flagged ``ignore`` (the labels table's optional bool ``ignore`` column, e.g. the
+  unconfirmed rows of cleaned train labels) are drawn like LOW objects under both
+  ``ignore_low_confidence_*`` flags, whatever the flags and their confidence say: a 255
+  disc in objectness and unknown vessel, fishing and length. They are drawn first (before
+  LOW), so they never decide the offset of a cell they share with a trusted object.
 """
 
 from __future__ import annotations
@@ -62,14 +67,18 @@ def labels_to_objects(labels: pd.DataFrame) -> ObjectLabels:
         labels: Rows with ``detect_scene_row``, ``detect_scene_column``, ``is_vessel``,
             ``is_fishing`` (nullable boolean), ``vessel_length_m`` (metres, NaN unknown),
             ``confidence`` (LOW/MEDIUM/HIGH) and ``is_near_shore`` (or
-            ``distance_from_shore_km``, ``<= 2`` km; NaN is not near shore).
+            ``distance_from_shore_km``, ``<= 2`` km; NaN is not near shore); optionally
+            a bool ``ignore`` (see :attr:`ObjectLabels.ignore`; an ignore row may have
+            no confidence, it is then coded LOW).
 
     Returns:
         Centres ``(x, y) = (column, row)`` float32; vessel / fishing 1, 0 or NaN; length in
-        pixels (metres / 10) or NaN; confidence codes; near-shore flags.
+        pixels (metres / 10) or NaN; confidence codes; near-shore flags; ignore flags
+        (all False without an ``ignore`` column).
 
     Raises:
-        ValueError: On a missing column or a confidence outside LOW/MEDIUM/HIGH.
+        ValueError: On a missing column, a confidence outside LOW/MEDIUM/HIGH on a row
+            that is not ignored, or an ``ignore`` column that is not boolean (or has NA).
     """
     needed = [
         "detect_scene_row",
@@ -87,7 +96,9 @@ def labels_to_objects(labels: pd.DataFrame) -> ObjectLabels:
         values = pd.array(labels[column], dtype="boolean")
         return values.to_numpy(dtype="float32", na_value=np.nan)
 
+    ignore = _ignore_flags(labels)
     confidence = labels["confidence"].astype(object).map(CONFIDENCE_CODES)
+    confidence = confidence.where(~(ignore & confidence.isna().to_numpy()), _LOW)
     if confidence.isna().any():
         bad = labels["confidence"][confidence.isna()].unique().tolist()
         raise ValueError(
@@ -114,16 +125,37 @@ def labels_to_objects(labels: pd.DataFrame) -> ObjectLabels:
         length_px=(length_m / np.float32(PIX_TO_M)).astype(np.float32),
         confidence=confidence.to_numpy(dtype=np.int8),
         near_shore=near_shore,
+        ignore=ignore,
     )
 
 
-def _drawing_order(confidence: np.ndarray, length_px: np.ndarray) -> np.ndarray:
-    """Indices in drawing order: LOW → MEDIUM → HIGH, descending length, NaN length last.
+def _ignore_flags(labels: pd.DataFrame) -> np.ndarray:
+    """The ``ignore`` column as ``(N,)`` bool (all False when the table has none).
+
+    Raises:
+        ValueError: If the column holds NA or values other than booleans.
+    """
+    if "ignore" not in labels.columns:
+        return np.zeros(len(labels), bool)
+    column = labels["ignore"]
+    if not (pd.api.types.is_bool_dtype(column.dtype) and not column.isna().any()):
+        valid = column.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(dtype=bool)
+        if not valid.all():
+            raise ValueError(
+                "labels_to_objects: the ignore column must hold True or False on every row; "
+                f"rows {labels.index[~valid].tolist()[:5]} hold "
+                f"{column[~valid].tolist()[:5]}."
+            )
+    return column.to_numpy(dtype=bool)
+
+
+def _drawing_order(confidence: np.ndarray, length_px: np.ndarray, ignore: np.ndarray) -> np.ndarray:
+    """Indices in drawing order: ignored, LOW, MEDIUM, HIGH; longest first, NaN length last.
 
     Stable: equal keys keep their input order.
     """
     length_key = np.where(np.isnan(length_px), np.inf, -np.asarray(length_px, dtype=np.float64))
-    return np.lexsort((length_key, np.asarray(confidence)))
+    return np.lexsort((length_key, np.asarray(confidence), ~np.asarray(ignore, dtype=bool)))
 
 
 @dataclass(frozen=True)
@@ -135,6 +167,7 @@ class ObjectTargets:
         cells: ``(n, 2)`` int64 ``(x, y)`` peak cells, ``floor(center / s)``.
         offsets: ``(n, 2)`` float32 sub-cell offsets ``center / s - cell`` in [0, 1).
         is_low: ``(n,)`` LOW confidence (an ignore disc when ignoring LOW detections).
+        ignore: ``(n,)`` the object's ``ignore`` flag (always an ignore disc, no labels).
         vessel: ``(n,)`` float32 0, 1 or 255 (unknown).
         fishing: ``(n,)`` float32 0, 1 or 255 (unknown).
         length: ``(n,)`` float32 ``log(1 + length_px)``, 0 when unknown.
@@ -144,9 +177,18 @@ class ObjectTargets:
     cells: np.ndarray
     offsets: np.ndarray
     is_low: np.ndarray
+    ignore: np.ndarray
     vessel: np.ndarray
     fishing: np.ndarray
     length: np.ndarray
+
+    def ignore_region(self, config: CoderConfig) -> np.ndarray:
+        """``(n,)`` objects drawn as an objectness ignore disc under ``config``.
+
+        The ``ignore`` objects, and the LOW ones when
+        ``config.ignore_low_confidence_detections``.
+        """
+        return self.ignore | (self.is_low & config.ignore_low_confidence_detections)
 
 
 def object_targets(
@@ -157,7 +199,8 @@ def object_targets(
     Objects whose centre is outside ``[0, W) x [0, H)`` or not finite are skipped. LOW
     objects lose their labels when ``ignore_low_confidence_labels``. The order is LOW,
     MEDIUM, HIGH, longest first within each group (unknown length last): every map is
-    merged by maximum except the offset, where the last object written wins.
+    merged by maximum except the offset, where the last object written wins. Objects
+    flagged ``ignore`` lose their labels whatever the config, and are drawn first.
 
     Args:
         objects: Objects with centres ``(x, y)`` in pixels of this image.
@@ -181,6 +224,7 @@ def object_targets(
         logger.debug("encode_targets: skipped %d objects outside the image.", (~inside).sum())
     confidence = np.asarray(objects.confidence)[inside]
     is_low = confidence == _LOW
+    ignore = objects.ignored[inside]
     is_vessel = np.asarray(objects.is_vessel, dtype=np.float32)[inside]
     is_fishing = np.asarray(objects.is_fishing, dtype=np.float32)[inside]
     length_px = np.asarray(objects.length_px, dtype=np.float32)[inside]
@@ -188,7 +232,10 @@ def object_targets(
         is_vessel = np.where(is_low, np.nan, is_vessel)
         is_fishing = np.where(is_low, np.nan, is_fishing)
         length_px = np.where(is_low, np.nan, length_px)
-    order = _drawing_order(confidence, length_px)
+    is_vessel = np.where(ignore, np.nan, is_vessel)
+    is_fishing = np.where(ignore, np.nan, is_fishing)
+    length_px = np.where(ignore, np.nan, length_px)
+    order = _drawing_order(confidence, length_px, ignore)
     scaled = centers[inside][order] / np.float32(s)
     cells = np.floor(scaled).astype(np.int64)
     return ObjectTargets(
@@ -196,6 +243,7 @@ def object_targets(
         cells=cells,
         offsets=(scaled - cells.astype(np.float32)).astype(np.float32),
         is_low=is_low[order],
+        ignore=ignore[order],
         vessel=np.nan_to_num(is_vessel[order], nan=float(IGNORE_INDEX)).astype(np.float32),
         fishing=np.nan_to_num(is_fishing[order], nan=float(IGNORE_INDEX)).astype(np.float32),
         length=np.asarray(length_to_log(length_px[order]), dtype=np.float32),
@@ -216,10 +264,10 @@ def encode_targets(
         float32 maps of shape ``(C, ceil(H / s), ceil(W / s))``:
 
         * objectness ``(1, h, w)``: Gaussians of radius ``heatmap_radius``, peak 1.0 at
-          ``floor(center / s)``; 255 on the discs of LOW objects when
-          ``ignore_low_confidence_detections``;
+          ``floor(center / s)``; 255 on the discs (radius ``heatmap_radius``) of the
+          ``ignore`` objects, and of LOW objects when ``ignore_low_confidence_detections``;
         * vessel, fishing ``(1, h, w)``: discs of radius ``labels_radius`` with 0, 1 or 255
-          (unknown), 0 elsewhere;
+          (unknown, always for ``ignore`` objects), 0 elsewhere;
         * length ``(1, h, w)``: discs of ``log(1 + length_px)`` (input pixels, not divided
           by the stride), 0 where unknown or elsewhere;
         * offset ``(2, h, w)``: ``center / s - floor(center / s)`` at the peak cell only.
@@ -236,12 +284,9 @@ def encode_targets(
         return targets
 
     t = object_targets(objects, image_shape, config)
-    cells, is_low = t.cells, t.is_low
-    if config.ignore_low_confidence_detections:
-        draw_gaussians(objectness[0], cells[~is_low], config.heatmap_radius)
-        draw_discs(objectness[0], cells[is_low], config.heatmap_radius, float(IGNORE_INDEX))
-    else:
-        draw_gaussians(objectness[0], cells, config.heatmap_radius)
+    cells, ignored = t.cells, t.ignore_region(config)
+    draw_gaussians(objectness[0], cells[~ignored], config.heatmap_radius)
+    draw_discs(objectness[0], cells[ignored], config.heatmap_radius, float(IGNORE_INDEX))
     r = config.labels_radius
     draw_discs(vessel[0], cells, r, t.vessel)
     draw_discs(fishing[0], cells, r, t.fishing)

@@ -9,12 +9,15 @@ from xview3_pipeline.core.folds.balance import (
 from xview3_pipeline.core.folds.config import (
     FOLD_COLUMNS,
     HOLDOUT_FOLD,
+    LABEL_SOURCES,
     LABELLED_SPLITS,
     STRATIFY_COLUMNS,
     STRATIFY_PRESETS,
+    TRAIN_CLEANED,
     FoldConfig,
     GroupBy,
     HoldoutMethod,
+    source_split,
 )
 
 __all__ = (
@@ -22,12 +25,15 @@ __all__ = (
     "FOLD_COLUMNS",
     "HOLDOUT_FOLD",
     "LABELLED_SPLITS",
+    "LABEL_SOURCES",
     "STRATIFY_COLUMNS",
     "STRATIFY_PRESETS",
+    "TRAIN_CLEANED",
     "FoldConfig",
     "GroupBy",
     "HoldoutMethod",
     "assign_folds",
     "fold_balance",
     "plot_fold_balance",
+    "source_split",
 )

@@ -13,7 +13,9 @@ Order of operations in :func:`assign_folds`:
    ``holdout_split`` per location that has such scenes (labelled or not), chosen by
    ``holdout_method``. Holdout scenes get fold ``-1`` and never enter a training fold.
 2. Each split of ``label_sources`` is folded separately with the same config, so adding a
-   split never changes the folds of another. ``StratifiedGroupKFold`` runs over object rows
+   split never changes the folds of another. ``train_cleaned`` (the train scenes with
+   cleaned labels) is folded exactly as ``train`` would be, on the labels given here (the
+   raw labels), and its rows have split ``train``. ``StratifiedGroupKFold`` runs over object rows
    with ``y`` = one combined class of the ``stratify_by`` flags (each flag True / False /
    unknown) and ``groups`` = scene or location. A scene without labels contributes one
    pseudo-row of its own class so it is still assigned.
@@ -41,6 +43,7 @@ from xview3_pipeline.core.folds.config import (
     STRATIFY_COLUMNS,
     FoldConfig,
     require_columns,
+    source_split,
 )
 
 logger = logging.getLogger(__name__)
@@ -173,8 +176,9 @@ def assign_folds(
         config: Fold parameters; defaults if ``None``.
 
     Returns:
-        One row per holdout scene and per scene of a ``label_sources`` split, sorted by
-        ``split`` then ``scene_id``, with columns ``scene_id``, ``split``, ``location_id``,
+        One row per holdout scene and per scene of a ``label_sources`` split (the
+        ``train`` scenes for ``train_cleaned``), sorted by ``split`` then ``scene_id``,
+        with columns ``scene_id``, ``split`` (the scene's), ``location_id``,
         ``fold`` (int, ``-1`` = holdout), ``sample_weight`` (float; the split's weight,
         ``0.0`` for holdout scenes, which are never trained on) and ``role``
         (``"train"`` or ``"holdout"``).
@@ -212,7 +216,8 @@ def assign_folds(
             config.holdout_method,
         )
 
-    for split, weight in config.label_sources.items():
+    for source, weight in config.label_sources.items():
+        split = source_split(source)
         split_scenes = scenes[(scenes["split"] == split) & ~scenes["scene_id"].isin(holdout_ids)]
         folds = _fold_split(split, split_scenes, labels, config)
         parts.append(
@@ -223,8 +228,8 @@ def assign_folds(
             )
         )
         logger.info(
-            "Split %r: %d scenes in %d folds (group_by=%r, weight %.3g).",
-            split,
+            "Label source %r: %d scenes in %d folds (group_by=%r, weight %.3g).",
+            source,
             len(split_scenes),
             config.n_folds,
             config.group_by,

@@ -26,6 +26,13 @@ STRATIFY_COLUMNS: Mapping[str, str] = MappingProxyType(
 STRATIFY_PRESETS: Mapping[str, tuple[str, ...]] = MappingProxyType({"winner": ("near_shore",)})
 #: Splits that have label files and can feed training or the holdout.
 LABELLED_SPLITS: tuple[str, ...] = tuple(LABEL_FILES)
+#: The label source of the cleaned train labels (``train_cleaned_labels``, written by the
+#: ``label_cleaning`` pipeline): the ``train`` scenes, folded as ``train``.
+TRAIN_CLEANED: str = "train_cleaned"
+#: Label sources of ``label_sources`` that are not a split, and the split of their scenes.
+DERIVED_SOURCES: Mapping[str, str] = MappingProxyType({TRAIN_CLEANED: "train"})
+#: Every accepted key of ``label_sources``.
+LABEL_SOURCES: tuple[str, ...] = (*LABELLED_SPLITS, *DERIVED_SOURCES)
 #: Fold number of the private holdout.
 HOLDOUT_FOLD: int = -1
 
@@ -62,9 +69,11 @@ class FoldConfig:
             (:data:`STRATIFY_PRESETS`): ``"winner"`` (the same as ``("near_shore",)``)
             reproduces the winner's validation folds; empty means group k-fold without
             stratification.
-        label_sources: Labelled split -> sample weight (> 0) of its objects in training.
-            ``{"validation": 1.0}`` is the winner's default, ``{"validation": 1.0,
-            "train": 0.25}`` the b5 recipe.
+        label_sources: Label source -> sample weight (> 0) of its objects in training.
+            A source is a labelled split, or ``train_cleaned``: the ``train`` scenes with
+            the cleaned labels of the ``label_cleaning`` pipeline, folded as ``train``
+            (not together with ``train``). ``{"validation": 1.0}`` is the winner's
+            default, ``{"validation": 1.0, "train": 0.25}`` the b5 recipe.
         holdout_split: Split the holdout scenes are drawn from.
         holdout_per_location: Holdout scenes per location (fewer if it has fewer).
         holdout_method: ``"first"`` (smallest scene ids, as the winner), ``"random"``
@@ -111,7 +120,7 @@ class FoldConfig:
             )
         sources: dict[str, float] = {}
         for split, weight in self.label_sources.items():
-            _check_choice("label_sources key", split, LABELLED_SPLITS)
+            _check_choice("label_sources key", split, LABEL_SOURCES)
             if (
                 isinstance(weight, bool)
                 or not isinstance(weight, int | float)
@@ -123,6 +132,13 @@ class FoldConfig:
                     f"got {weight!r}."
                 )
             sources[split] = float(weight)
+        for derived, split in DERIVED_SOURCES.items():
+            if derived in sources and split in sources:
+                raise ValueError(
+                    f"FoldConfig.label_sources has both {split!r} and {derived!r}, which are "
+                    f"the same {split!r} scenes with raw and cleaned labels; keep one of them "
+                    f"(got {sources!r})."
+                )
         object.__setattr__(self, "label_sources", MappingProxyType(sources))
 
         _check_choice("holdout_split", self.holdout_split, LABELLED_SPLITS)
@@ -132,6 +148,11 @@ class FoldConfig:
             raise ValueError(
                 f"FoldConfig.holdout_enabled must be a bool, got {self.holdout_enabled!r}."
             )
+
+    @property
+    def cleaned_train(self) -> bool:
+        """Whether the ``train`` scenes train on the cleaned labels (``train_cleaned``)."""
+        return TRAIN_CLEANED in self.label_sources
 
     def __hash__(self) -> int:
         return hash(
@@ -156,6 +177,11 @@ class FoldConfig:
             ValueError: On unknown keys (the message lists the valid ones) or invalid values.
         """
         return cls(**check_keys(cls, d, what="fold parameter"))
+
+
+def source_split(source: str) -> str:
+    """The split whose scenes a label source holds (``train`` for ``train_cleaned``)."""
+    return DERIVED_SOURCES.get(source, source)
 
 
 def require_columns(df: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xview3_pipeline.core.config import check_keys
+from xview3_pipeline.core.config import RenamedOptionWarning, check_keys
 from xview3_pipeline.core.constants import SPLITS
+from xview3_pipeline.core.synthetic.domain import DomainConfig, OODConfig
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ class SyntheticConfig:
         coastal_fraction: Share of coastal locations (at least one coastal and one
             open-sea location when ``n_locations >= 2``).
         revisit_splits: Split of each revisit of a location, in acquisition order; its
-            length is the number of revisits per location.
+            length is the number of revisits per location. The default is shaped like the
+            real xView3 split: 3 hand-labelled ``validation`` scenes, 9 noisy ``train``
+            scenes and 2 ``public`` (test) scenes per location.
         height: Scene height in pixels (10 m), rows; a real IW GRD scene is about
             24,400 rows by 29,400 columns (any size is written band by band, with memory
             independent of the height).
@@ -108,20 +112,22 @@ class SyntheticConfig:
         infrastructure_probability: Probability that a location has fixed infrastructure.
         footprint_shift: Largest shift of a revisit's footprint, as a fraction of the
             scene size.
-        wind_speed_range: Range of the mean wind speed of a scene, m/s.
         label_noise: Label noise per split (``train``, ``validation``, ``public``).
+        domain: Ranges of the sensor and sea conditions drawn per in-distribution scene
+            (wind, incidence, noise floor, point spread, clutter texture, vessel
+            brightness, sidelobes, ghosts, land texture, calibration); the scene mean wind
+            speed was ``wind_speed_range`` before.
+        ood: Out-of-distribution ``public`` scenes and their ranges; none unless
+            configured (the project parameters ask for 2 per location).
     """
 
     seed: int = 42
     n_locations: int = 4
     coastal_fraction: float = 0.5
     revisit_splits: tuple[str, ...] = (
-        "validation",
-        "validation",
-        "validation",
-        "train",
-        "train",
-        "public",
+        *("validation",) * 3,
+        *("train",) * 9,
+        *("public",) * 2,
     )
     height: int = 768
     width: int = 768
@@ -130,8 +136,9 @@ class SyntheticConfig:
     non_vessel_share: float = 0.05
     infrastructure_probability: float = 0.75
     footprint_shift: float = 0.2
-    wind_speed_range: tuple[float, float] = (3.5, 11.0)
     label_noise: Mapping[str, LabelNoiseConfig] = field(default_factory=_default_noise)
+    domain: DomainConfig = field(default_factory=DomainConfig)
+    ood: OODConfig = field(default_factory=lambda: OODConfig(scenes_per_location=0))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> SyntheticConfig:
@@ -139,7 +146,14 @@ class SyntheticConfig:
 
         Args:
             values: Keys of this dataclass; ``label_noise`` maps a split to the keys of
-                :class:`LabelNoiseConfig`, merged over the defaults of that split.
+                :class:`LabelNoiseConfig`, merged over the defaults of that split;
+                ``domain`` maps parameters to ``[lo, hi]``, merged over the defaults of
+                :class:`~xview3_pipeline.core.synthetic.domain.DomainConfig`; ``ood`` holds
+                ``scenes_per_location`` and ``domain``, merged over the training ranges
+                shifted out of distribution (``domain.ood_ranges``); without ``ood`` no such
+                scenes are written. The former key
+                ``wind_speed_range`` is accepted for one release as ``domain.wind_speed_ms``
+                (with a ``RenamedOptionWarning``).
 
         Returns:
             The validated configuration.
@@ -147,17 +161,29 @@ class SyntheticConfig:
         Raises:
             ValueError: On unknown keys or values out of range.
         """
-        check_keys(cls, values)
         values = dict(values)
+        if "wind_speed_range" in values:
+            values["domain"] = {"wind_speed_ms": values.pop("wind_speed_range")} | dict(
+                values.get("domain") or {}
+            )
+            warnings.warn(
+                "synthetic_data.generator.wind_speed_range is deprecated and will be removed "
+                "in the next release; use synthetic_data.generator.domain.wind_speed_ms.",
+                RenamedOptionWarning,
+                stacklevel=2,
+            )
+        check_keys(cls, values, what="synthetic_data.generator")
         noise = _default_noise()
         for split, overrides in dict(values.pop("label_noise", {}) or {}).items():
             if split not in SPLITS:
                 raise ValueError(f"label_noise has unknown split {split!r}; expected {SPLITS}.")
             merged = dataclasses.asdict(noise[split]) | dict(overrides)
             noise[split] = LabelNoiseConfig.from_dict(merged)
-        for key in ("revisit_splits", "wind_speed_range"):
-            if key in values:
-                values[key] = tuple(values[key])
+        if "revisit_splits" in values:
+            values["revisit_splits"] = tuple(values["revisit_splits"])
+        values["domain"] = DomainConfig.from_dict(values.get("domain"))
+        if "ood" in values:
+            values["ood"] = OODConfig.from_dict(values["ood"], training=values["domain"])
         cfg = cls(**values, label_noise=noise)
         cfg.validate()
         return cfg
@@ -195,8 +221,10 @@ class SyntheticConfig:
             raise ValueError(f"footprint_shift must be in [0, 0.5], got {self.footprint_shift}.")
         if self.objects_per_scene < 0:
             raise ValueError("objects_per_scene must be >= 0.")
-        lo, hi = self.wind_speed_range
-        if not 1.0 <= lo <= hi <= 20.0:
+        self.domain.validate()
+        self.ood.domain.validate("synthetic_data.generator.ood.domain")
+        if self.ood.scenes_per_location < 0:
             raise ValueError(
-                f"wind_speed_range must satisfy 1 <= low <= high <= 20 m/s, got {(lo, hi)}."
+                "synthetic_data.generator.ood.scenes_per_location must be >= 0, got "
+                f"{self.ood.scenes_per_location}."
             )

@@ -23,7 +23,7 @@ from xview3_pipeline.core.constants import LABEL_COLUMNS, LABEL_FILES, SHORELINE
 from xview3_pipeline.core.errors import DatasetLayoutError
 from xview3_pipeline.core.io.layout import scene_dir, shoreline_file
 from xview3_pipeline.core.synthetic.config import SyntheticConfig
-from xview3_pipeline.core.synthetic.labels import noisy_labels, truth_table
+from xview3_pipeline.core.synthetic.labels import TRAIN_TRUTH_COLUMNS, noisy_labels, truth_table
 from xview3_pipeline.core.synthetic.render import shoreline_contours, write_ancillary, write_sar
 from xview3_pipeline.core.synthetic.scenario import ScenePlan, plan_dataset
 
@@ -42,14 +42,23 @@ class GeneratedDataset:
         manifest: One row per scene: scene_id, split, true location_id, revisit,
             coastal, epsg, centre_lat, centre_lon, wind_speed_ms, wind_from_deg,
             tilt_deg, pass_direction, height, width, n_objects (in valid data),
-            n_labels (rows written to its label file, or to the test truth).
+            n_labels (rows written to its label file, or to the test truth), domain
+            (``in``, or ``ood`` for the out-of-distribution ``public`` scenes) and one
+            ``domain_<parameter>`` column per randomised parameter holding the scene's
+            draw (see :class:`~xview3_pipeline.core.synthetic.domain.DomainConfig`).
         test_truth: Official label rows of the ``public`` scenes, which are written to
             no file under the raw root.
+        train_truth: One row per true object of every ``train`` scene
+            (:data:`~xview3_pipeline.core.synthetic.labels.TRAIN_TRUTH_COLUMNS`): the
+            official columns with the true values, ``kind``, ``contrast_db`` and the noise
+            record of its label (whether ``train.csv`` has a row for it, with the same
+            ``detect_id``; flipped and blank fields; position and length errors).
     """
 
     root: Path
     manifest: pd.DataFrame
     test_truth: pd.DataFrame
+    train_truth: pd.DataFrame
 
 
 def _manifest_row(plan: ScenePlan, n_objects: int, n_labels: int) -> dict[str, object]:
@@ -72,6 +81,8 @@ def _manifest_row(plan: ScenePlan, n_objects: int, n_labels: int) -> dict[str, o
         "width": plan.width,
         "n_objects": n_objects,
         "n_labels": n_labels,
+        "domain": "ood" if plan.ood else "in",
+        **plan.domain.manifest_columns(),
     }
 
 
@@ -102,7 +113,7 @@ def generate_dataset(config: SyntheticConfig, root: str | Path) -> GeneratedData
     owiWindDirection,owiWindQuality}.tif``, ``<root>/train.csv``, ``<root>/validation.csv``
     (official columns, header only when a split has no scenes) and
     ``<root>/shoreline/<split>/<scene_id>_shoreline.npy``. The truth of the ``public``
-    scenes is returned, not written under the root.
+    scenes and of the ``train`` scenes is returned, not written under the root.
 
     Args:
         config: Generator configuration; the same configuration gives identical files.
@@ -111,7 +122,7 @@ def generate_dataset(config: SyntheticConfig, root: str | Path) -> GeneratedData
             error.
 
     Returns:
-        The manifest and the test truth.
+        The manifest, the test truth and the train truth.
 
     Raises:
         DatasetLayoutError: If ``root`` exists, is not empty and was not generated.
@@ -131,19 +142,22 @@ def generate_dataset(config: SyntheticConfig, root: str | Path) -> GeneratedData
         labels: dict[str, list[pd.DataFrame]] = {
             split: [] for split in ("train", "validation", "public")
         }
+        train_truth: list[pd.DataFrame] = []
         manifest = []
         t_start = time.perf_counter()
         for i, plan in enumerate(plans, start=1):
             t0 = time.perf_counter()
             _write_scene(plan, staging)
             truth = truth_table(plan)
-            rows = noisy_labels(truth, plan, config.label_noise[plan.split], plan.split)
+            rows, record = noisy_labels(truth, plan, config.label_noise[plan.split], plan.split)
             labels[plan.split].append(rows)
+            if plan.split == "train":
+                train_truth.append(pd.concat([truth, record], axis=1))
             manifest.append(_manifest_row(plan, len(truth), len(rows)))
             logger.info(
-                "Scene %d/%d %s (%s, %s): %d objects, %d labels, %.1f s",
-                i, len(plans), plan.scene_id, plan.split, plan.location.location_id,
-                len(truth), len(rows), time.perf_counter() - t0,
+                "Scene %d/%d %s (%s, %s, %s): %d objects, %d labels, %.1f s",
+                i, len(plans), plan.scene_id, plan.split, "ood" if plan.ood else "in",
+                plan.location.location_id, len(truth), len(rows), time.perf_counter() - t0,
             )  # fmt: skip
         for split, filename in LABEL_FILES.items():
             frame = (
@@ -159,13 +173,21 @@ def generate_dataset(config: SyntheticConfig, root: str | Path) -> GeneratedData
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    test_truth = (
-        pd.concat(labels["public"], ignore_index=True)
-        if labels["public"]
-        else pd.DataFrame(columns=list(LABEL_COLUMNS))
-    )
+    test_truth = _concat(labels["public"], LABEL_COLUMNS)
     logger.info("Wrote %d scenes to %s in %.1f s", len(plans), root, time.perf_counter() - t_start)
-    return GeneratedDataset(root=root, manifest=pd.DataFrame(manifest), test_truth=test_truth)
+    return GeneratedDataset(
+        root=root,
+        manifest=pd.DataFrame(manifest),
+        test_truth=test_truth,
+        train_truth=_concat(train_truth, TRAIN_TRUTH_COLUMNS),
+    )
+
+
+def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+    """Rows of all frames, or an empty frame with ``columns`` when there are none."""
+    if not frames:
+        return pd.DataFrame(columns=list(columns))
+    return pd.concat(frames, ignore_index=True).loc[:, list(columns)]
 
 
 def _swap_in(staging: Path, root: Path) -> None:

@@ -8,10 +8,25 @@ import shapely
 from pyproj import Transformer
 
 from xview3_pipeline.core.constants import LABEL_COLUMNS
-from xview3_pipeline.core.synthetic import physics
 from xview3_pipeline.core.synthetic.config import LabelNoiseConfig
 from xview3_pipeline.core.synthetic.render import coastline_xy
 from xview3_pipeline.core.synthetic.scenario import ScenePlan
+
+#: Columns of the noise record of a scene's labels, one row per true object
+#: (see :func:`noisy_labels`).
+NOISE_COLUMNS = (
+    "labelled",
+    "vessel_flipped",
+    "fishing_flipped",
+    "vessel_blank",
+    "fishing_blank",
+    "length_blank",
+    "position_error_px",
+    "length_error_rel",
+)
+#: Columns of the train truth table: the official columns (true values), the object's
+#: kind and contrast, and its noise record.
+TRAIN_TRUTH_COLUMNS = (*LABEL_COLUMNS, "kind", "contrast_db", *NOISE_COLUMNS)
 
 
 def _lat_lon(plan: ScenePlan, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -24,8 +39,9 @@ def _lat_lon(plan: ScenePlan, rows: np.ndarray, cols: np.ndarray) -> tuple[np.nd
 def truth_table(plan: ScenePlan) -> pd.DataFrame:
     """Every object of a scene that lies in valid data, as clean official label rows.
 
-    Confidence follows contrast: objects less than 6 dB above the local VV clutter are
-    often LOW, bright ones rarely. Ghosts and land scatterers are not objects.
+    Confidence follows contrast: objects less than 6 dB above the local VV sea clutter
+    (with its texture; calibration offsets move both alike) are often LOW, bright ones
+    rarely. Ghosts and land scatterers are not objects.
 
     Args:
         plan: The scene.
@@ -42,13 +58,8 @@ def truth_table(plan: ScenePlan) -> pd.DataFrame:
     rows = np.floor(rows_f[keep]).astype(np.int64)
     cols = np.floor(cols_f[keep]).astype(np.int64)
     x, y = objs["x"].to_numpy(float), objs["y"].to_numpy(float)
-    speed, wind_from = plan.wind(x, y)
     rf = plan.range_fraction(rows_f[keep], cols_f[keep])
-    clutter_db = 10 * np.log10(
-        physics.sea_vv(
-            speed, physics.incidence_deg(rf), wind_from - plan.look_azimuth_deg() - 180.0
-        )
-    )
+    clutter_db = 10 * np.log10(plan.sea_sigma0(x, y, rf)[0])
     contrast = objs["vv_db"].to_numpy(float) - clutter_db
     p_low = np.where(contrast < 6.0, 0.6, np.where(contrast < 12.0, 0.3, 0.08))
     u = rng.random(len(objs))
@@ -84,8 +95,8 @@ def truth_table(plan: ScenePlan) -> pd.DataFrame:
 
 def noisy_labels(
     truth: pd.DataFrame, plan: ScenePlan, noise: LabelNoiseConfig, split: str
-) -> pd.DataFrame:
-    """Apply a split's label noise to the truth of a scene.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply a split's label noise to the truth of a scene, and record what it did.
 
     Args:
         truth: Output of :func:`truth_table`.
@@ -94,15 +105,19 @@ def noisy_labels(
         split: ``train``, ``validation`` or ``public`` (sets the label ``source``).
 
     Returns:
-        Label rows in the official column order; ``is_vessel`` / ``is_fishing`` are
-        objects holding True, False or None (blank in the CSV).
+        ``(labels, record)``. ``labels``: label rows in the official column order, each
+        with the ``detect_id`` of its truth row; ``is_vessel`` / ``is_fishing`` are objects
+        holding True, False or None (blank in the CSV). ``record``: one row per row of
+        ``truth`` (same order and index) with :data:`NOISE_COLUMNS`, see
+        :func:`noise_record`.
     """
     rng = np.random.default_rng([plan.seed, 4])
     n = len(truth)
     small = truth["vessel_length_m"].to_numpy(float) < 40.0
     infra = truth["kind"].isin(["turbine", "platform"]).to_numpy()
     p_miss = np.where(small & ~infra, noise.miss_small, noise.miss_large)
-    kept = truth.loc[rng.random(n) >= p_miss].reset_index(drop=True)
+    labelled = rng.random(n) >= p_miss
+    kept = truth.loc[labelled].reset_index(drop=True)
     m = len(kept)
     out = kept.copy()
 
@@ -143,4 +158,52 @@ def noisy_labels(
         out["source"] = np.where(rng.random(m) < 0.75, "ais", "ais/manual")
     else:
         out["source"] = np.where(rng.random(m) < 0.7, "manual", "ais/manual")
-    return out.loc[:, list(LABEL_COLUMNS)]
+    labels = out.loc[:, list(LABEL_COLUMNS)]
+    return labels, noise_record(truth, labelled, labels)
+
+
+def noise_record(truth: pd.DataFrame, labelled: np.ndarray, labels: pd.DataFrame) -> pd.DataFrame:
+    """How each true object's label departs from it.
+
+    Args:
+        truth: Output of :func:`truth_table`, ``n`` rows.
+        labelled: Bool array of shape ``(n,)``: whether the object has a label row.
+        labels: The label rows of the labelled objects, in truth order.
+
+    Returns:
+        ``n`` rows (index of ``truth``) with :data:`NOISE_COLUMNS`: ``labelled``;
+        ``vessel_flipped`` / ``fishing_flipped``, True when the label holds a known value
+        that differs from the truth; ``vessel_blank`` / ``fishing_blank`` /
+        ``length_blank``, True when the label leaves the field blank (all four False for an
+        unlabelled object); ``position_error_px``, the label-to-truth distance in pixels,
+        and ``length_error_rel``, ``(labelled - true) / true`` length, both NaN when not
+        labelled (the latter also when the labelled length is blank).
+    """
+    n = len(truth)
+    idx = np.flatnonzero(labelled)
+    record = {name: np.zeros(n, dtype=bool) for name in NOISE_COLUMNS[:6]}
+    record["labelled"][idx] = True
+    for field, flipped, blank in (
+        ("is_vessel", "vessel_flipped", "vessel_blank"),
+        ("is_fishing", "fishing_flipped", "fishing_blank"),
+    ):
+        values = labels[field]
+        is_blank = values.isna().to_numpy()
+        known = np.equal(values.to_numpy(object), True).astype(bool)
+        record[blank][idx] = is_blank
+        record[flipped][idx] = ~is_blank & (known != truth[field].to_numpy(bool)[idx])
+    length = labels["vessel_length_m"].to_numpy(float)
+    record["length_blank"][idx] = np.isnan(length)
+    position = np.full(n, np.nan)
+    position[idx] = np.hypot(
+        labels["detect_scene_row"].to_numpy(float) - truth["detect_scene_row"].to_numpy(float)[idx],
+        labels["detect_scene_column"].to_numpy(float)
+        - truth["detect_scene_column"].to_numpy(float)[idx],
+    )
+    true_length = truth["vessel_length_m"].to_numpy(float)[idx]
+    length_error = np.full(n, np.nan)
+    length_error[idx] = (length - true_length) / true_length
+    return pd.DataFrame(
+        record | {"position_error_px": position, "length_error_rel": length_error},
+        index=truth.index,
+    ).loc[:, list(NOISE_COLUMNS)]

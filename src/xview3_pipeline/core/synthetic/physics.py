@@ -10,21 +10,25 @@ says dB. Sources are listed in the project's SAR physics notes:
 * VH sea clutter: ``-35.6 + 0.58 U`` dB (Vachon & Wolfe 2011), floored by a noise
   equivalent sigma zero (NESZ) profile that is scalloped within each of the three IW
   sub-swaths and differs between them, which produces the sub-swath seams seen in VH.
-* Speckle: intensity times Gamma(L, 1/L) with ENL ``L = 4.4`` (IW GRDH), applied after a
-  point-spread blur of about 2 pixels (20 m resolution on a 10 m grid).
+* Speckle: intensity times unit-mean speckle of ENL ``L = 4.4`` (IW GRDH), applied after a
+  point-spread blur of about 2 pixels (20 m resolution on a 10 m grid); the speckle itself
+  is white Gamma noise blurred by the same point-spread (:func:`correlated_speckle_looks`),
+  so it is correlated over the resolution cell as in real GRD images.
+
+The incidence range, the vessel brightness-length relation and the point-spread width are
+arguments: the generator draws them per scene (:mod:`xview3_pipeline.core.synthetic.domain`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy.interpolate import RegularGridInterpolator
+from scipy.ndimage import gaussian_filter
 
 #: Equivalent number of looks of Sentinel-1 IW GRDH.
 ENL = 4.4
-#: Standard deviation (pixels) of the Gaussian point-spread function: FWHM of 2 pixels.
-PSF_SIGMA_PX = 2.0 / 2.355
-#: Incidence angle range of the IW swath, degrees.
-INCIDENCE_RANGE_DEG = (30.9, 46.0)
+#: Incidence angles (degrees) beyond which the CMOD5.N table is not extrapolated.
+_INCIDENCE_CLIP_DEG = (25.0, 50.0)
 
 _WINDS = np.array([3.0, 5.0, 7.0, 10.0, 15.0])
 _INCIDENCES = np.array([30.0, 35.0, 40.0, 45.0])
@@ -82,7 +86,7 @@ def sea_vv(
         Linear sigma0, same shape.
     """
     u = np.clip(wind_speed, _WINDS[0], _WINDS[-1])
-    inc = np.clip(incidence_deg, _INCIDENCES[0] - 2.0, _INCIDENCES[-1] + 2.0)
+    inc = np.clip(incidence_deg, *_INCIDENCE_CLIP_DEG)
     pts = np.stack([u.ravel(), inc.ravel()], axis=-1)
     up = from_db(_UP(pts)).reshape(u.shape)
     cross = from_db(_CROSS(pts)).reshape(u.shape)
@@ -122,25 +126,58 @@ def nesz_db(
     return base + 3.0 * (2.0 * within - 1.0) ** 2
 
 
-def incidence_deg(range_fraction: np.ndarray) -> np.ndarray:
-    """Incidence angle (degrees) at a position across the swath, near range at 0."""
-    lo, hi = INCIDENCE_RANGE_DEG
-    return lo + (hi - lo) * np.clip(range_fraction, 0.0, 1.0)
+def incidence_deg(
+    range_fraction: np.ndarray, near_deg: float = 30.9, far_deg: float = 46.0
+) -> np.ndarray:
+    """Incidence angle (degrees) at a position across the swath, near range at 0.
 
-
-def vessel_peak_vv_db(length_m: np.ndarray) -> np.ndarray:
-    """Expected VV peak sigma0 (dB, after the 20 m point-spread) of a vessel of a length.
-
-    ``-45 + 30 log10(L)``: about -10 dB for 15 m (a few dB above typical VV clutter of
-    -16 dB, and below it in high wind), -4 dB for a 23 m fishing vessel, +12 dB for 80 m
-    and +33 dB for 400 m, in line with per-scene VV maxima of about +31 dB.
+    Args:
+        range_fraction: Position across the swath in [0, 1].
+        near_deg: Incidence at near range (IW: 30.9 degrees).
+        far_deg: Incidence at far range (IW: 46.0 degrees).
     """
-    return -45.0 + 30.0 * np.log10(np.maximum(length_m, 1.0))
+    return near_deg + (far_deg - near_deg) * np.clip(range_fraction, 0.0, 1.0)
+
+
+def vessel_peak_vv_db(
+    length_m: np.ndarray, at_100m_db: float = 15.0, slope_db: float = 30.0
+) -> np.ndarray:
+    """Expected VV peak sigma0 (dB, after the point-spread) of a vessel of a length.
+
+    ``at_100m_db + slope_db log10(L / 100 m)``; the defaults give ``-45 + 30 log10(L)``:
+    about -10 dB for 15 m (a few dB above typical VV clutter of -16 dB, and below it in
+    high wind), -4 dB for a 23 m fishing vessel, +12 dB for 80 m and +33 dB for 400 m, in
+    line with per-scene VV maxima of about +31 dB.
+
+    Args:
+        length_m: Vessel lengths, metres, any shape.
+        at_100m_db: Peak of a 100 m vessel, dB.
+        slope_db: Rise per decade of length, dB.
+    """
+    return at_100m_db + slope_db * np.log10(np.maximum(length_m, 1.0) / 100.0)
 
 
 def speckle(rng: np.random.Generator, shape: tuple[int, ...], enl: float = ENL) -> np.ndarray:
     """Multiplicative speckle: Gamma(L, 1/L) samples with unit mean, float32."""
     return rng.gamma(enl, 1.0 / enl, size=shape).astype(np.float32)
+
+
+def correlated_speckle_looks(psf_sigma_px: float, enl: float = ENL) -> float:
+    """Gamma shape of white speckle that has ``enl`` looks once blurred by the PSF.
+
+    Blurring unit-mean white noise of variance ``1 / L`` with a normalised kernel ``k``
+    divides its variance by ``1 / sum(k^2)``; drawing it with ``L = enl * sum(k^2)`` gives
+    correlated speckle of ``enl`` looks, correlated over the point-spread width as in a
+    GRD image sampled finer than its resolution.
+
+    Args:
+        psf_sigma_px: Standard deviation of the Gaussian point-spread, pixels.
+        enl: Equivalent number of looks wanted after the blur.
+    """
+    impulse = np.zeros((17, 17))
+    impulse[8, 8] = 1.0
+    kernel = gaussian_filter(impulse, psf_sigma_px, mode="constant")
+    return float(enl * np.sum(kernel**2))
 
 
 class CosineField:

@@ -5,8 +5,8 @@ land, wind, incidence, swath mask) is an analytic function of the pixel position
 are small precomputed sprites, and the point-spread blur reads a halo of :data:`HALO`
 rows beyond the band, so the memory used is ``O(BAND_ROWS x width)`` plus a bounded GDAL
 block cache (:data:`GDAL_CACHE_MB`) whatever the scene height, and the output does not depend
-on it being split into bands (except for speckle, which is drawn per band from a seed derived
-from the scene and band index).
+on it being split into bands (speckle is drawn per row, from a seed derived from the scene,
+row and channel, and blurred with the same halo).
 """
 
 from __future__ import annotations
@@ -85,9 +85,9 @@ def _gaussian_patch(
     return r0, c0, g.reshape(n, _SUPERSAMPLE, n, _SUPERSAMPLE).mean(axis=(1, 3))
 
 
-def _peak_gain(sigma_along: float, sigma_across: float) -> float:
-    """Amplitude that makes a Gaussian peak at 1 after the point-spread blur."""
-    s2 = physics.PSF_SIGMA_PX**2
+def _peak_gain(sigma_along: float, sigma_across: float, psf_sigma: float) -> float:
+    """Amplitude that makes a Gaussian peak at 1 after a point-spread blur of ``psf_sigma``."""
+    s2 = psf_sigma**2
     return math.sqrt((sigma_along**2 + s2) * (sigma_across**2 + s2)) / (sigma_along * sigma_across)
 
 
@@ -113,12 +113,16 @@ def _cross_patch(
 def build_sprites(plan: ScenePlan) -> list[Sprite]:
     """Sprites of every object of a scene: targets, sidelobes, azimuth ghosts, land points.
 
-    Brightness is the peak sigma0 after the point-spread blur. Targets brighter than
-    +20 dB in VV get a range/azimuth sidelobe cross 13-20 dB down; targets brighter than
-    +10 dB get two azimuth ghosts 20-25 dB down, displaced by the ambiguity distance of
-    their sub-swath and defocused. Ghosts and land scatterers are never labelled.
+    Brightness is the peak sigma0 after the scene's point-spread blur. Targets brighter
+    than +20 dB in VV get a range/azimuth sidelobe cross at ``domain.sidelobe_db`` (+-1.5 dB
+    per target); targets brighter than +10 dB get, with probability ``domain.ghost_rate``,
+    two azimuth ghosts at ``domain.ghost_db`` (+-1 dB each), displaced by the ambiguity
+    distance of their sub-swath and defocused. Ghosts and land scatterers are never
+    labelled.
     """
     rng = np.random.default_rng([plan.seed, 1])
+    d = plan.domain
+    psf = d.psf_sigma_px
     sprites: list[Sprite] = []
     objs = plan.objects
     if len(objs):
@@ -142,22 +146,22 @@ def build_sprites(plan: ScenePlan) -> list[Sprite]:
                 direction=direction,
                 radius=radius,
             )
-            gain = _peak_gain(s_along, s_across)
+            gain = _peak_gain(s_along, s_across, psf)
             vv, vh = float(physics.from_db(obj.vv_db)), float(physics.from_db(obj.vh_db))
             sprites.append(Sprite(r0, c0, g * gain * vv, g * gain * vh))
             if obj.vv_db > 20.0:
-                level = 10.0 ** (-rng.uniform(13.0, 20.0) / 10.0)
+                level = 10.0 ** ((d.sidelobe_db + rng.uniform(-1.5, 1.5)) / 10.0)
                 r0, c0, cross = _cross_patch(rows[i], cols[i], plan.tilt_deg, radius=40)
                 sprites.append(Sprite(r0, c0, cross * vv * level, cross * vh * level))
-            if obj.vv_db > 10.0:
+            if obj.vv_db > 10.0 and rng.random() < d.ghost_rate:
                 for sign in (-1.0, 1.0):
-                    level = 10.0 ** (-rng.uniform(20.0, 25.0) / 10.0)
+                    level = 10.0 ** ((d.ghost_db + rng.uniform(-1.0, 1.0)) / 10.0)
                     gr = rows[i] + sign * ghost_px[i] * az[1]
                     gc = cols[i] + sign * ghost_px[i] * az[0]
                     r0, c0, g = _gaussian_patch(
                         gr, gc, sigma_along=3.0, sigma_across=1.0, direction=az, radius=10
                     )
-                    gain = _peak_gain(3.0, 1.0)
+                    gain = _peak_gain(3.0, 1.0, psf)
                     sprites.append(Sprite(r0, c0, g * gain * vv * level, g * gain * vh * level))
     land_pts = plan.location.land_scatterers
     if len(land_pts):
@@ -166,7 +170,7 @@ def build_sprites(plan: ScenePlan) -> list[Sprite]:
             r0, c0, g = _gaussian_patch(
                 rows[i], cols[i], sigma_along=0.6, sigma_across=0.6, direction=(1.0, 0.0), radius=3
             )
-            gain = _peak_gain(0.6, 0.6) * float(physics.from_db(vv_db))
+            gain = _peak_gain(0.6, 0.6, psf) * float(physics.from_db(vv_db))
             sprites.append(Sprite(r0, c0, g * gain, g * gain * 0.3))
     h, w = plan.height, plan.width
     return [
@@ -190,6 +194,31 @@ def _add_sprites(vv: np.ndarray, vh: np.ndarray, row0: int, sprites: list[Sprite
         vh[r_a:r_b, c_a:c_b] += s.vh[sl]
 
 
+def _correlated_speckle(plan: ScenePlan, row_start: int, row_stop: int, channel: int) -> np.ndarray:
+    """Unit-mean speckle of rows ``[row_start, row_stop)``, correlated over the PSF.
+
+    White Gamma noise is drawn row by row (each row from its own seed, so a band and its
+    halo see the same values whatever the banding) and blurred by the scene's point-spread
+    (:func:`~xview3_pipeline.core.synthetic.physics.correlated_speckle_looks`). Rows
+    within :data:`HALO` of the ends are exact only at the scene's edges; callers keep the
+    band's rows.
+
+    Returns:
+        float32 array of shape ``(row_stop - row_start, width)``.
+    """
+    sigma = plan.domain.psf_sigma_px
+    looks = physics.correlated_speckle_looks(sigma)
+    white = np.stack(
+        [
+            physics.speckle(
+                np.random.default_rng([plan.seed, 2, row, channel]), (plan.width,), looks
+            )
+            for row in range(row_start, row_stop)
+        ]
+    )
+    return gaussian_filter(white, sigma, mode="nearest")
+
+
 def render_band(
     plan: ScenePlan, row_start: int, row_stop: int, sprites: list[Sprite]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -211,31 +240,31 @@ def render_band(
     rows, cols = np.broadcast_arrays(rows, cols)
     x, y = plan.pixel_to_xy(rows, cols)
     rf = plan.range_fraction(rows, cols)
-    speed, wind_from = plan.wind(x, y)
-    relative = wind_from - (plan.look_azimuth_deg() + 180.0)
+    d = plan.domain
     nesz = physics.from_db(physics.nesz_db(rf, plan.nesz_offsets_db))
-    inc = physics.incidence_deg(rf)
+    vv, vh = plan.sea_sigma0(x, y, rf)
     land = plan.land(x, y)
-    loc = plan.location
     if land.any():
+        loc = plan.location
         tex = loc.land_texture(x, y)
-        land_vv_db = -9.5 + 2.0 * tex + 0.8 * loc.land_detail(x, y) - 0.1 * (inc - 38.0)
+        land_vv_db = (
+            -9.5
+            + d.land_texture_db * (tex + 0.4 * loc.land_detail(x, y))
+            - 0.1 * (plan.incidence_deg(rf) - 38.0)
+        )
         land_vh_db = land_vv_db - 6.5 + 0.5 * tex
-        vv = np.where(land, physics.from_db(land_vv_db), physics.sea_vv(speed, inc, relative))
-        vh = np.where(land, physics.from_db(land_vh_db), physics.sea_vh(speed))
-    else:
-        vv = physics.sea_vv(speed, inc, relative)
-        vh = physics.sea_vh(speed)
+        vv = np.where(land, physics.from_db(land_vv_db), vv)
+        vh = np.where(land, physics.from_db(land_vh_db), vh)
     vv = vv + nesz
     vh = vh + nesz
     _add_sprites(vv, vh, e0, sprites)
     keep = slice(row_start - e0, row_stop - e0)
+    calibration = float(physics.from_db(d.calibration_offset_db))
     out = []
     for channel, img in enumerate((vv, vh)):
-        blurred = gaussian_filter(img, physics.PSF_SIGMA_PX, mode="nearest")[keep]
-        rng = np.random.default_rng([plan.seed, 2, row_start, channel])
-        db = physics.to_db(blurred * physics.speckle(rng, blurred.shape))
-        out.append(db)
+        blurred = gaussian_filter(img, d.psf_sigma_px, mode="nearest")[keep]
+        speckle = _correlated_speckle(plan, e0, e1, channel)[keep]
+        out.append(physics.to_db(blurred * calibration * speckle))
     valid = plan.valid(rows[keep], cols[keep])
     for db in out:
         db[~valid] = NODATA

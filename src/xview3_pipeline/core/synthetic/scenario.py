@@ -2,8 +2,9 @@
 
 Nothing here touches pixels or files. A :class:`ScenePlan` is one acquisition of a
 :class:`~xview3_pipeline.core.synthetic.sites.Location`: a shifted north-up 10 m grid in the
-location's UTM zone, a tilted swath with ragged range edges, a wind field, a sub-swath noise
-profile and the objects at sea on that day.
+location's UTM zone, a tilted swath with ragged range edges, the scene's draw of the
+randomised conditions (:mod:`~xview3_pipeline.core.synthetic.domain`), a wind field, a
+clutter texture, a sub-swath noise profile and the objects at sea on that day.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from affine import Affine
 from xview3_pipeline.core.constants import PIX_TO_M
 from xview3_pipeline.core.synthetic import physics
 from xview3_pipeline.core.synthetic.config import SyntheticConfig
+from xview3_pipeline.core.synthetic.domain import DomainConfig, DomainDraw
 from xview3_pipeline.core.synthetic.sites import OBJECT_COLUMNS, Location, plan_locations
 
 __all__ = (
@@ -34,7 +36,11 @@ _SPLIT_SUFFIX = {"train": "t", "validation": "v", "public": "p"}
 
 @dataclass
 class ScenePlan:
-    """One acquisition of a location: grid, swath geometry, wind, noise and objects."""
+    """One acquisition of a location: grid, swath geometry, conditions, wind, noise, objects.
+
+    ``domain`` holds the scene's draw of the randomised conditions; ``ood`` says whether
+    it was drawn from the out-of-distribution ranges.
+    """
 
     scene_id: str
     split: str
@@ -53,9 +59,12 @@ class ScenePlan:
     wind_from_deg: float
     wind_field: physics.CosineField
     wind_dir_field: physics.CosineField
+    clutter_field: physics.CosineField
     nesz_offsets_db: tuple[float, float, float]
     objects: pd.DataFrame
     seed: int
+    domain: DomainDraw
+    ood: bool = False
 
     # ----------------------------------------------------------------- geometry
     def pixel_to_xy(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -112,9 +121,39 @@ class ScenePlan:
 
     def wind(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Wind speed (m/s) and direction it blows from (degrees from north) at map points."""
-        speed = self.wind_speed * (1.0 + 0.12 * self.wind_field(x, y))
+        speed = self.wind_speed * (1.0 + self.domain.wind_variability * self.wind_field(x, y))
         direction = self.wind_from_deg + 8.0 * self.wind_dir_field(x, y)
         return np.clip(speed, 0.5, 25.0), np.mod(direction, 360.0)
+
+    def incidence_deg(self, range_fraction: np.ndarray) -> np.ndarray:
+        """Incidence angle (degrees) at positions across the swath (near range at 0)."""
+        d = self.domain
+        return physics.incidence_deg(range_fraction, d.incidence_near_deg, d.incidence_far_deg)
+
+    def sea_sigma0(
+        self, x: np.ndarray, y: np.ndarray, range_fraction: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """VV and VH sea clutter (linear, before thermal noise) at map points.
+
+        CMOD5.N for VV and the linear wind model for VH, both modulated by the scene's
+        clutter texture of ``domain.clutter_texture_db`` (dB standard deviation).
+
+        Args:
+            x: Map x (m), any shape.
+            y: Map y (m), same shape.
+            range_fraction: Position across the swath, same shape.
+
+        Returns:
+            Linear VV and VH sigma0, same shape.
+        """
+        speed, wind_from = self.wind(x, y)
+        relative = wind_from - (self.look_azimuth_deg() + 180.0)
+        vv = physics.sea_vv(speed, self.incidence_deg(range_fraction), relative)
+        vh = physics.sea_vh(speed)
+        if self.domain.clutter_texture_db > 0.0:
+            texture = physics.from_db(self.domain.clutter_texture_db * self.clutter_field(x, y))
+            vv, vh = vv * texture, vh * texture
+        return vv, vh
 
     @property
     def centre_xy(self) -> tuple[float, float]:
@@ -243,10 +282,15 @@ def _vessels(plan: ScenePlan, config: SyntheticConfig, rng: np.random.Generator)
             }
         )
     )
-    out = pd.concat([f for f in frames if len(f)], ignore_index=True) if frames else pd.DataFrame()
-    out["vv_db"] = physics.vessel_peak_vv_db(out["length_m"].to_numpy()) + rng.normal(
-        0.0, 2.5, len(out)
+    frames = [f for f in frames if len(f)]
+    # A scene without objects keeps the columns (objects_per_scene = 0).
+    out = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OBJECT_COLUMNS[:7])
     )
+    d = plan.domain
+    out["vv_db"] = physics.vessel_peak_vv_db(
+        out["length_m"].to_numpy(), d.vessel_vv_at_100m_db, d.vessel_vv_slope_db
+    ) + rng.normal(0.0, d.vessel_vv_scatter_db, len(out))
     out.loc[out["kind"] == "non_vessel", "vv_db"] -= 6.0
     out["vh_db"] = out["vv_db"] - rng.uniform(7.0, 12.0, len(out))
     return out
@@ -257,7 +301,14 @@ def _scene_id(rng: np.random.Generator, split: str) -> str:
 
 
 def plan_scene(
-    config: SyntheticConfig, location: Location, revisit: int, split: str, rng: np.random.Generator
+    config: SyntheticConfig,
+    location: Location,
+    revisit: int,
+    split: str,
+    rng: np.random.Generator,
+    *,
+    domain: DomainConfig | None = None,
+    ood: bool = False,
 ) -> ScenePlan:
     """Draw one acquisition of a location.
 
@@ -267,6 +318,8 @@ def plan_scene(
         revisit: Index of the acquisition at that location.
         split: ``train``, ``validation`` or ``public``.
         rng: Random generator (consumed).
+        domain: Ranges of the scene's conditions (default: ``config.domain``).
+        ood: Whether ``domain`` is the out-of-distribution one (recorded on the plan).
 
     Returns:
         The scene plan with its objects (map coordinates).
@@ -286,6 +339,7 @@ def plan_scene(
     swath_l = (h * math.cos(th) - w * math.sin(th)) / denom
     n_v = int(swath_l) + 2
     amplitude = min(200.0, 0.04 * w)
+    draw = (domain or config.domain).draw(rng)
     plan = ScenePlan(
         scene_id=_scene_id(rng, split),
         split=split,
@@ -300,13 +354,18 @@ def plan_scene(
         swath_length_px=swath_l * 0.995,
         ragged_left=_ragged_edge(rng, n_v, amplitude),
         ragged_right=_ragged_edge(rng, n_v, amplitude),
-        wind_speed=float(rng.uniform(*config.wind_speed_range)),
+        wind_speed=draw.wind_speed_ms,
         wind_from_deg=float(rng.uniform(0.0, 360.0)),
         wind_field=physics.CosineField(rng, (5e3, 50e3), n_waves=6),
         wind_dir_field=physics.CosineField(rng, (10e3, 50e3), n_waves=4),
-        nesz_offsets_db=tuple(float(v) for v in -28.0 + rng.uniform(-1.0, 1.0, 3)),  # type: ignore[arg-type]
+        clutter_field=physics.CosineField(rng, (300.0, 3000.0), n_waves=8),
+        nesz_offsets_db=tuple(  # type: ignore[arg-type]
+            float(v) for v in draw.nesz_db + draw.nesz_seam_db * rng.uniform(-1.0, 1.0, 3)
+        ),
         objects=pd.DataFrame(columns=list(OBJECT_COLUMNS)),
         seed=int(rng.integers(0, 2**31)),
+        domain=draw,
+        ood=ood,
     )
     vessels = _vessels(plan, config, rng)
     infra = location.infrastructure
@@ -318,11 +377,16 @@ def plan_scene(
 def plan_dataset(config: SyntheticConfig) -> list[ScenePlan]:
     """Draw every scene of a dataset, deterministically from ``config.seed``.
 
+    The out-of-distribution scenes (``config.ood``) come after all in-distribution ones,
+    so adding them changes none of those.
+
     Args:
         config: Generator configuration.
 
     Returns:
-        Scene plans, location by location, revisits in order.
+        Scene plans: in-distribution ones location by location, revisits in order, then
+        ``config.ood.scenes_per_location`` ``public`` scenes per location with the
+        out-of-distribution ranges (revisit indices following the in-distribution ones).
     """
     rng = np.random.default_rng(config.seed)
     locations = plan_locations(config, rng)
@@ -330,4 +394,12 @@ def plan_dataset(config: SyntheticConfig) -> list[ScenePlan]:
     for location in locations:
         for revisit, split in enumerate(config.revisit_splits):
             plans.append(plan_scene(config, location, revisit, split, rng))
+    first = len(config.revisit_splits)
+    for location in locations:
+        for k in range(config.ood.scenes_per_location):
+            plans.append(
+                plan_scene(
+                    config, location, first + k, "public", rng, domain=config.ood.domain, ood=True
+                )
+            )
     return plans

@@ -91,6 +91,9 @@ def select_fold(
 ) -> FoldData:
     """Split the scenes of the fold table into the training and validation scenes of a fold.
 
+    Label rows flagged ``ignore`` (cleaned train labels) enter the validation truth as LOW:
+    the metric neither rewards nor penalises a detection of them.
+
     Raises:
         ValueError: If the fold has no validation or no training scene.
     """
@@ -106,6 +109,8 @@ def select_fold(
     fold_labels = labels[labels["scene_id"].isin(used)]
     val_truth = labels[labels["scene_id"].isin(set(val["scene_id"]))].copy()
     val_truth["confidence"] = val_truth["confidence"].astype(str)
+    if "ignore" in val_truth.columns:
+        val_truth.loc[val_truth["ignore"].fillna(False).astype(bool), "confidence"] = "LOW"
     return FoldData(
         train_scenes=train,
         val_scenes=val,
@@ -215,6 +220,7 @@ def run_fold(
     shore_root: str,
     config: TrainingConfig,
     fold: int,
+    run_prefix: str = "",
 ) -> FitResult:
     """Select a fold's scenes, load their shorelines and train it.
 
@@ -225,6 +231,9 @@ def run_fold(
         shore_root: Folder of ``<split>/<scene_id>_shoreline.npy`` files.
         config: Training configuration.
         fold: Fold to train (its scenes validate, the other folds train).
+        run_prefix: Prefix of the run's name (:func:`fold_run_name`), which keeps the work
+            folders of fold models trained for other purposes (e.g. the label-cleaning
+            teachers) apart.
 
     Returns:
         See :func:`train_fold`. The run's work folder (:func:`fold_run_name`) is kept
@@ -233,9 +242,9 @@ def run_fold(
     val_ids = fold_assignments.loc[fold_assignments["fold"] == fold, "scene_id"].astype(str)
     shorelines = load_shorelines(shore_root, val_ids)
     data = select_fold(scene_index, fold_assignments, labels, fold, shorelines)
-    return train_fold(config, data, fold_run_name(config, fold))
+    return train_fold(config, data, fold_run_name(config, fold, run_prefix))
 
 
-def fold_run_name(config: TrainingConfig, fold: int) -> str:
-    """Name of a fold's training run and work folder, ``<preset>/fold_<k>``."""
-    return f"{config.model.get('preset', 'custom')}/fold_{int(fold)}"
+def fold_run_name(config: TrainingConfig, fold: int, prefix: str = "") -> str:
+    """Name of a fold's training run and work folder, ``<prefix><preset>/fold_<k>``."""
+    return f"{prefix}{config.model.get('preset', 'custom')}/fold_{int(fold)}"

@@ -36,6 +36,7 @@ from xview3_pipeline.core.detection.cnn import InferenceConfig, build_ensemble
 from xview3_pipeline.core.detection.scene_sets import concat_partitions, select_scenes, truth_of
 from xview3_pipeline.core.io.ancillary import load_shorelines
 from xview3_pipeline.core.parallel import ExecutorConfig
+from xview3_pipeline.core.robustness import plot_robustness, robustness_table, scene_domains
 from xview3_pipeline.core.submission import (
     detections_layer,
     official_submission,
@@ -331,6 +332,7 @@ def report_scores(
     detections: pd.DataFrame,
     candidates: CandidateSet,
     truth: pd.DataFrame,
+    manifest: pd.DataFrame,
     thresholds: dict[str, Any],
     raw_root: str,
     name: str,
@@ -338,10 +340,23 @@ def report_scores(
     """Score the thresholded test detections when truth exists (synthetic data).
 
     Scenes whose detection failed are left out of the truth too and listed in the report
-    (``failed_scenes``).
+    (``failed_scenes``). When the manifest marks some scored scene ``ood``, the report
+    also scores each domain on its own (``by_domain``), at the same thresholds.
+
+    Args:
+        detections: ``{detector}.test_detections``.
+        candidates: ``{detector}.test_candidates``.
+        truth: ``synthetic_test_truth`` (empty on real data).
+        manifest: ``synthetic_manifest`` (empty on real data; its ``domain`` column, when
+            present, gives each scene's domain).
+        thresholds: ``{detector}.best_thresholds``.
+        raw_root: Root of the xView3 layout (shorelines).
+        name: The detector's display name.
 
     Returns:
-        The report (six official components), the per-scene table and a PR-curve figure.
+        The report (six official components, ``n_scenes``, ``failed_scenes``; with
+        out-of-distribution scenes ``by_domain`` and ``domain_scenes``), the per-scene
+        table (with ``domain`` when the scenes have one) and a PR-curve figure.
     """
     scene_ids = sorted(candidates)
     shorelines = load_shorelines(Path(raw_root) / SHORELINE_DIR, scene_ids)
@@ -353,8 +368,29 @@ def report_scores(
         shorelines,
         thresholds=thresholds,
         name=name,
+        domains=scene_domains(manifest, scene_ids),
     )
-    return {**report, "failed_scenes": sorted(candidates.failed)}, per_scene, figure
+    report |= {"n_scenes": len(scene_ids), "failed_scenes": sorted(candidates.failed)}
+    return report, per_scene, figure
+
+
+def robustness_report(
+    cnn: Mapping[str, Any], cfar: Mapping[str, Any]
+) -> tuple[pd.DataFrame, Figure]:
+    """Both detectors' test scores side by side, per domain, and the CNN's margin.
+
+    Args:
+        cnn: ``cnn.test_score_report``.
+        cfar: ``cfar.test_score_report``.
+
+    Returns:
+        The table (rows ``cnn``, ``cfar`` and ``cnn_minus_cfar`` × ``all``/``in``/``ood``;
+        only ``all`` without domains) and its bar chart.
+    """
+    reports = {"cnn": cnn, "cfar": cfar}
+    table = robustness_table(reports, margin=("cnn", "cfar"))
+    names = {d: str(r.get("detector") or d) for d, r in reports.items()}
+    return table, plot_robustness(table, names)
 
 
 __all__ = (
@@ -368,6 +404,7 @@ __all__ = (
     "fold_detectors",
     "make_submission",
     "report_scores",
+    "robustness_report",
     "scene_jobs",
     "tune_thresholds",
 )

@@ -13,9 +13,13 @@ between detectors sits before the template:
   the out-of-fold candidates and the CV report, which the template adds for ``cnn``;
 * ``cfar``: ``params:cfar`` as ``cfar.detector``.
 
-Node tags say which step a node belongs to (``detect``, ``tune``, ``submit``); the
-registry builds the old pipeline names (``inference``, ``tuning``, ``submission``,
-``cfar_baseline``) from them.
+After both templates, :func:`robustness_pipeline` puts the two test score reports side by
+side per domain (in- and out-of-distribution scenes of the synthetic data):
+``robustness_report`` and ``robustness_plot``.
+
+Node tags say which step a node belongs to (``detect``, ``tune``, ``submit``,
+``compare``); the registry builds the old pipeline names (``inference``, ``tuning``,
+``submission``, ``cfar_baseline``) from them, and ``robustness`` is the comparison.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from .nodes import (
     fold_detectors,
     make_submission,
     report_scores,
+    robustness_report,
     tune_thresholds,
 )
 
@@ -44,10 +49,19 @@ from .nodes import (
 DETECTORS: tuple[str, ...] = ("cnn", "cfar")
 #: Tags of the template's steps.
 DETECT, TUNE, SUBMIT = "detect", "tune", "submit"
+#: Tag of the node comparing the detectors (after both templates).
+COMPARE = "compare"
 
 #: Inputs every namespace shares (not prefixed).
 SHARED_INPUTS = frozenset(
-    {"scene_index", "fold_assignments", "labels", "synthetic_test_truth", "ensemble_model"}
+    {
+        "scene_index",
+        "fold_assignments",
+        "labels",
+        "synthetic_test_truth",
+        "synthetic_manifest",
+        "ensemble_model",
+    }
 )
 #: Per-detector parameter blocks behind the template's ``params:tuning`` and
 #: ``params:detector_name``.
@@ -166,6 +180,7 @@ def _submit_nodes() -> list[Node]:
                 "detections": "test_detections",
                 "candidates": "test_candidates",
                 "truth": "synthetic_test_truth",
+                "manifest": "synthetic_manifest",
                 "thresholds": "best_thresholds",
                 "raw_root": "params:raw_root",
                 "name": "params:detector_name",
@@ -306,8 +321,30 @@ def evaluation_steps(detector: str, *tags: str) -> Pipeline:
     return full.only_nodes_with_tags(*tags) if tags else full
 
 
+def robustness_pipeline() -> Pipeline:
+    """Both detectors' test scores per domain, and the CNN's margin over CFAR.
+
+    Returns:
+        The node reading ``cnn.test_score_report`` and ``cfar.test_score_report`` and
+        writing ``robustness_report`` and ``robustness_plot``.
+    """
+    return Pipeline(
+        [
+            Node(
+                func=robustness_report,
+                inputs={d: f"{d}.test_score_report" for d in DETECTORS},
+                outputs=["robustness_report", "robustness_plot"],
+                name="robustness_report_node",
+                tags={COMPARE},
+            )
+        ]
+    )
+
+
 def create_pipeline(**kwargs: object) -> Pipeline:
-    """Ensemble export, then the template for ``cnn`` and for ``cfar``."""
-    return ensemble_export_pipeline() + sum(
-        (evaluation_pipeline(d) for d in DETECTORS), Pipeline([])
+    """Ensemble export, the template for ``cnn`` and for ``cfar``, then their comparison."""
+    return (
+        ensemble_export_pipeline()
+        + sum((evaluation_pipeline(d) for d in DETECTORS), Pipeline([]))
+        + robustness_pipeline()
     )

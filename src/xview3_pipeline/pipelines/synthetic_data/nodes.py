@@ -12,7 +12,7 @@ from xview3_pipeline.core.synthetic import SyntheticConfig, generate_dataset
 
 def generate_synthetic_dataset(
     raw_root: str, parameters: dict[str, Any]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Write a synthetic dataset into the raw root.
 
     Args:
@@ -21,11 +21,12 @@ def generate_synthetic_dataset(
         parameters: Keys of ``SyntheticConfig`` (``parameters_synthetic_data.yml``).
 
     Returns:
-        The scene manifest (with each scene's true location) and the truth of the test
-        (``public``) scenes.
+        The scene manifest (with each scene's true location), the truth of the test
+        (``public``) scenes and the truth of the ``train`` scenes with the noise record of
+        their labels.
     """
     generated = generate_dataset(SyntheticConfig.from_dict(parameters), raw_root)
-    return generated.manifest, generated.test_truth
+    return generated.manifest, generated.test_truth, generated.train_truth
 
 
 def render_quicklooks(

@@ -12,7 +12,7 @@ def create_pipeline(**kwargs: object) -> Pipeline:
             Node(
                 func=generate_synthetic_dataset,
                 inputs=["params:raw_root", "params:synthetic_data.generator"],
-                outputs=["synthetic_manifest", "synthetic_test_truth"],
+                outputs=["synthetic_manifest", "synthetic_test_truth", "synthetic_train_truth"],
                 name="generate_synthetic_dataset_node",
             ),
             Node(

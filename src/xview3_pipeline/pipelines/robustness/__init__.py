@@ -1,0 +1,3 @@
+"""``robustness``: both detectors' test scores side by side, in vs out of distribution."""
+
+from .pipeline import create_pipeline  # NOQA
