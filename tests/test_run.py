@@ -41,6 +41,7 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "cfar_baseline",
         "robustness",
         "predict",
+        "experiment",
     ],
 )
 def test_pipeline_loads_alone_as_the_cli_requests_it(name: str) -> None:

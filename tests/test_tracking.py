@@ -187,6 +187,11 @@ def test_experiment_pipeline_is_the_default_without_shared_stages() -> None:
     default = {n.name for n in pipelines["__default__"].nodes}
     shared = {n.name for name in ("ingestion", "locations") for n in pipelines[name].nodes}
     assert experiment == default - shared
+    # Alone, as `kedro run --pipelines experiment` loads it, it builds the same stages.
+    from kedro.framework.project import find_pipelines
+
+    alone = find_pipelines(raise_errors=True, pipelines_to_find=["experiment"])["experiment"]
+    assert {n.name for n in alone.nodes} == experiment
     assert "split_folds_node" in experiment and "cluster_scenes_node" not in experiment
 
 

@@ -29,6 +29,16 @@ CLEANING_STAGE = "label_cleaning"
 SHARED_STAGES = ("ingestion", "locations")
 
 
+def default_stages() -> tuple[str, ...]:
+    """Stages of ``__default__``: :data:`DEFAULT_STAGES`, plus cleaning when it is configured."""
+    return (*DEFAULT_STAGES, CLEANING_STAGE) if trains_on_cleaned_labels() else DEFAULT_STAGES
+
+
+def experiment_stages() -> tuple[str, ...]:
+    """Stages of the ``experiment`` pipeline: the default ones except :data:`SHARED_STAGES`."""
+    return tuple(name for name in default_stages() if name not in SHARED_STAGES)
+
+
 def register_pipelines() -> dict[str, Pipeline]:
     """Register the project's pipelines.
 
@@ -36,11 +46,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     pipelines = find_pipelines(raise_errors=True)
-    stages = (*DEFAULT_STAGES, CLEANING_STAGE) if trains_on_cleaned_labels() else DEFAULT_STAGES
     pipelines["__default__"] = sum(
-        (pipelines[name] for name in stages if name in pipelines), Pipeline([])
-    )
-    pipelines["experiment"] = pipelines["__default__"] - sum(
-        (pipelines[name] for name in SHARED_STAGES if name in pipelines), Pipeline([])
+        (pipelines[name] for name in default_stages() if name in pipelines), Pipeline([])
     )
     return pipelines
