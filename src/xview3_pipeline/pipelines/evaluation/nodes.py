@@ -152,7 +152,8 @@ def scene_jobs(
     )
 
 
-def _scenes(rows: pd.DataFrame, raw_root: str) -> list[Scene]:
+def index_scenes(rows: pd.DataFrame, raw_root: str) -> list[Scene]:
+    """The scenes of scene-index rows, resolved under ``raw_root``."""
     return [Scene.from_index_row(r, raw_root) for r in rows.itertuples(index=False)]
 
 
@@ -189,7 +190,7 @@ def detect_scene_set(
     rows = select_scenes(scene_index, fold_assignments, which)
     return scene_jobs(
         detector,
-        _scenes(rows, raw_root),
+        index_scenes(rows, raw_root),
         on_scene_error=_policy(detection),
         executor=ExecutorConfig.from_params(executor, dask),
     )
@@ -218,7 +219,7 @@ def detect_out_of_fold(
     jobs: list[SceneJob] = []
     for fold, detector in sorted(detectors.items()):
         rows = select_scenes(scene_index, fold_assignments, "oof", fold)
-        jobs += scene_jobs(detector, _scenes(rows, raw_root), on_scene_error=policy).jobs
+        jobs += scene_jobs(detector, index_scenes(rows, raw_root), on_scene_error=policy).jobs
     name = next(iter(detectors.values())).name if detectors else ""
     return CandidateJobs(tuple(jobs), on_scene_error=policy, detector=name, executor=config)
 
@@ -402,6 +403,7 @@ __all__ = (
     "export_ensemble",
     "failed_scenes",
     "fold_detectors",
+    "index_scenes",
     "make_submission",
     "report_scores",
     "robustness_report",

@@ -22,7 +22,7 @@ from xview3_pipeline.core.cleaning import (
     scene_cleaning_examples,
     training_labels,
 )
-from xview3_pipeline.core.detection import CnnDetector, Scene
+from xview3_pipeline.core.detection import CnnDetector
 from xview3_pipeline.core.detection.cnn import InferenceConfig, build_ensemble
 from xview3_pipeline.core.detection.scene_sets import concat_partitions
 from xview3_pipeline.core.folds import assign_folds
@@ -34,7 +34,7 @@ from xview3_pipeline.core.training.teachers import (
 )
 from xview3_pipeline.datasets import CandidateJobs, CandidateSet, SceneJob
 from xview3_pipeline.datasets.candidate_sets import check_scene_error_policy
-from xview3_pipeline.pipelines.evaluation.nodes import scene_jobs
+from xview3_pipeline.pipelines.evaluation.nodes import index_scenes, scene_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +80,6 @@ def teacher_fold_assignments(
     return assign_folds(labels, scene_locations, config.teacher_folds(folds, round_index))
 
 
-def _scenes(rows: pd.DataFrame, raw_root: str) -> list[Scene]:
-    return [Scene.from_index_row(r, raw_root) for r in rows.itertuples(index=False)]
-
-
 def detect_train_scenes(
     *,
     scene_index: pd.DataFrame,
@@ -125,7 +121,7 @@ def detect_train_scenes(
     for group, scene_ids in groups.items():
         detector = CnnDetector(build_ensemble([models[k] for k in group], config), config)
         chosen = rows[rows["scene_id"].astype(str).isin(scene_ids)]
-        jobs += scene_jobs(detector, _scenes(chosen, raw_root), on_scene_error=policy).jobs
+        jobs += scene_jobs(detector, index_scenes(chosen, raw_root), on_scene_error=policy).jobs
         logger.info("%d train scene(s) detected by teacher(s) %s.", len(scene_ids), list(group))
     return CandidateJobs(
         tuple(jobs),
