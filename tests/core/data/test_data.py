@@ -162,6 +162,37 @@ def test_sigmoid_reference_values():
     assert sigmoid_normalize(np.float32(-20.0)) == pytest.approx(0.5)
 
 
+def test_centred_normalization_reads_contrast_to_each_images_background():
+    rng = np.random.default_rng(0)
+    sea = np.stack([rng.normal(-27, 2, (64, 64)), rng.normal(-17, 2, (64, 64))]).astype(np.float32)
+    sea[:, 30:33, 30:33] += 20.0  # a target
+    sea[:, :8, :8] = np.nan  # nodata
+    norm = build_normalization("centred")
+    out = norm(sea)
+    assert out.shape == sea.shape and out.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(sea))
+    # A calibration offset per channel, or a sea level of another wind, changes nothing.
+    shifted = sea + np.array([3.5, 4.0], np.float32)[:, None, None]
+    np.testing.assert_allclose(norm(shifted), out, atol=1e-6)
+    # Both channels' sea sits near sigmoid(-3 * 0.18) = 0.37; the target far above.
+    np.testing.assert_allclose(np.nanmedian(out, axis=(1, 2)), 0.368, atol=0.02)
+    assert (out[:, 31, 31] > 0.9).all()
+    # Each tile of a (B, 2, T, T) batch is centred on its own background, in torch too.
+    batch = np.stack([sea, sea - 6.0])
+    np.testing.assert_allclose(norm(batch)[1], out, atol=1e-6)
+    torch_out = norm(torch.from_numpy(batch)).numpy()
+    finite = np.isfinite(out)
+    np.testing.assert_allclose(torch_out[0][finite], out[finite], atol=1e-6)
+    # Exact on a grid the subsample reads whole: the background is the median.
+    flat = np.full((2, 8, 8), -20.0, np.float32)
+    np.testing.assert_allclose(
+        build_normalization("centred", subsample=1, midpoint=0.0)(flat), 0.5, atol=1e-7
+    )
+    assert np.isnan(norm(np.full((2, 8, 8), np.nan, np.float32))).all()
+    with pytest.raises(ValueError, match=r"needs images \(\.\.\., H, W\)"):
+        norm(np.zeros(5, np.float32))
+
+
 def test_other_normalizations_and_registry_errors():
     assert build_normalization("divide")(np.float32(-25.0)) == pytest.approx(-0.5)
     linear = build_normalization("linear")

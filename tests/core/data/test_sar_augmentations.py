@@ -13,6 +13,7 @@ import torch
 from affine import Affine
 
 from xview3_pipeline.core.data import (
+    BackgroundContrast,
     CalibrationOffset,
     CircleNetCropDataset,
     IncidenceGradient,
@@ -56,8 +57,9 @@ ALL = [
     IncidenceGradient(direction="random", p=1),
     NoiseFloor(scallop_db=(0.0, 3.0), per_channel=True, p=1),
     CalibrationOffset(per_channel=True, p=1),
+    BackgroundContrast(p=1),
 ]
-IDS = ["speckle", "speckle_correlated", "gradient", "noise_floor", "calibration"]
+IDS = ["speckle", "speckle_correlated", "gradient", "noise_floor", "calibration", "contrast"]
 
 
 @pytest.mark.parametrize("transform", ALL, ids=IDS)
@@ -151,6 +153,18 @@ def test_calibration_offset_is_exact():
     assert np.all(np.abs(offsets) <= 1.0) and offsets[0] != pytest.approx(offsets[1])
 
 
+def test_background_contrast_scales_contrast_and_keeps_the_background():
+    image = _sea()
+    image[64, 64] = [-5.0, 5.0]  # a bright target
+    out = _run(BackgroundContrast((0.5, 0.5), p=1), image)
+    background = np.nanmedian(image.reshape(-1, 2), axis=0)
+    np.testing.assert_allclose(out, background + 0.5 * (image - background), atol=1e-5)
+    np.testing.assert_allclose(np.nanmedian(out.reshape(-1, 2), axis=0), background, atol=1e-5)
+    np.testing.assert_allclose(out[64, 64] - background, 0.5 * (image[64, 64] - background))
+    empty = np.full((8, 8, 2), np.nan, np.float32)  # outside the swath: unchanged, quietly
+    assert np.isnan(_run(BackgroundContrast(p=1), empty)).all()
+
+
 @pytest.mark.parametrize(
     ("build", "match"),
     [
@@ -161,6 +175,7 @@ def test_calibration_offset_is_exact():
         (lambda: NoiseFloor(scallop_db=(-1.0, 1.0)), "scallop_db"),
         (lambda: NoiseFloor(scallop_period_px=(0.0, 10.0)), "scallop_period_px"),
         (lambda: CalibrationOffset(offset_db=(2.0, 1.0)), "offset_db"),
+        (lambda: BackgroundContrast(gain=(0.0, 1.0)), "gain must satisfy"),
     ],
 )
 def test_bad_parameters_are_rejected_with_their_name(build, match):
@@ -177,7 +192,13 @@ def _raw_names(name: str, **params) -> list[str]:
 
 
 def test_sar_preset_is_the_winner_plus_the_sar_transforms():
-    sar = ["SpeckleResample", "IncidenceGradient", "NoiseFloor", "CalibrationOffset"]
+    sar = [
+        "SpeckleResample",
+        "IncidenceGradient",
+        "NoiseFloor",
+        "CalibrationOffset",
+        "BackgroundContrast",
+    ]
     winner = _raw_names("winner")
     assert winner == ["UnclippedRandomBrightnessContrast", "UnclippedGaussNoise"]
     assert _raw_names("sar") == sar + winner

@@ -1,8 +1,10 @@
 """SAR normalisations: calibrated backscatter in dB → network input.
 
-Every normalisation is a pure, element-wise function of the dB value, applied to VH and VV
-alike (the channel axis is not special), that works on numpy arrays and torch tensors and
-keeps NaN (nodata) as NaN. Non-finite pixels are zeroed later, after augmentation.
+Every normalisation works on numpy arrays and torch tensors, treats VH and VV alike and
+keeps NaN (nodata) as NaN; non-finite pixels are zeroed later, after augmentation. All but
+``centred`` are pure, element-wise functions of the dB value; ``centred`` first subtracts
+each image's own background level, per channel, over the last two axes (a ``(2, H, W)``
+training canvas or each tile of a ``(B, 2, T, T)`` inference batch).
 
 Registered names (:data:`NORMALIZATIONS`):
 
@@ -13,6 +15,13 @@ Registered names (:data:`NORMALIZATIONS`):
   default of the winner's training config (``configs/normalization/default.yaml``).
 * ``"linear"``: ``(dB + offset) / scale`` with offset 40 and scale 15: −40 dB → 0,
   −25 dB → 1, 0 dB → 2.67; unclipped.
+* ``"centred"``: ``sigmoid((dB - background - midpoint) · temperature)``, where
+  ``background`` is the median dB of the image's channel (NaN ignored, read on every 4th
+  row and column) and midpoint 3 dB: the sea maps to about 0.37 whatever the wind or the
+  calibration, a target 10 dB above it to 0.78, 20 dB above to 0.95. The winner's sigmoid
+  reads absolute dB, so a calibration offset or a windier sea shifts every input; this one
+  reads contrast to the local background, as a CFAR does. Tiles of a mostly-land window
+  are centred on land.
 
 Example:
     >>> norm = build_normalization("sigmoid")
@@ -22,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -32,11 +42,13 @@ import torch
 __all__ = [
     "DEFAULT_NORMALIZATION",
     "NORMALIZATIONS",
+    "CentredSigmoidNormalization",
     "DivideNormalization",
     "LinearNormalization",
     "Normalization",
     "SigmoidNormalization",
     "build_normalization",
+    "image_background_db",
     "sigmoid_normalize",
 ]
 
@@ -125,11 +137,70 @@ class LinearNormalization:
         return (db + self.offset) / self.scale
 
 
+def image_background_db(db: ArrayT, subsample: int = 4) -> ArrayT:
+    """Median dB of each image and channel over its last two axes, NaN ignored.
+
+    Args:
+        db: Backscatter in dB, ``(..., H, W)`` (e.g. ``(2, H, W)`` or ``(B, 2, T, T)``), numpy
+            or torch; NaN marks nodata.
+        subsample: Read every ``subsample``-th row and column (1: every pixel).
+
+    Returns:
+        ``(..., 1, 1)`` medians, same type and dtype; NaN where an image channel is all NaN.
+    """
+    if subsample < 1:
+        raise ValueError(f"subsample must be >= 1, got {subsample}.")
+    grid = db[..., ::subsample, ::subsample]
+    if isinstance(grid, torch.Tensor):
+        flat = grid.reshape(*grid.shape[:-2], -1)
+        # nanquantile interpolates as numpy's median does (nanmedian takes the lower value).
+        return torch.nanquantile(flat, 0.5, dim=-1)[..., None, None]
+    arr = np.asarray(grid)
+    flat = arr.reshape(*arr.shape[:-2], -1)
+    with warnings.catch_warnings():  # all-NaN tiles (outside the swath) give NaN, quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(flat, axis=-1)
+    return np.asarray(med, dtype=arr.dtype)[..., None, None]
+
+
+@dataclass(frozen=True)
+class CentredSigmoidNormalization:
+    """Sigmoid of the contrast to each image's own background (see the module docstring).
+
+    Attributes:
+        midpoint: Contrast in dB above the background mapped to 0.5 (3 dB).
+        temperature: Slope in 1/dB (0.18, the winner's).
+        subsample: Row/column step of the background median (4).
+    """
+
+    midpoint: float = 3.0
+    temperature: float = 0.18
+    subsample: int = 4
+
+    def __call__(self, db: ArrayT) -> ArrayT:
+        """Normalise ``(..., H, W)`` dB images; returns the same type and shape.
+
+        Raises:
+            ValueError: If ``db`` has fewer than two axes.
+        """
+        if db.ndim < 2:
+            raise ValueError(
+                f"The centred normalisation needs images (..., H, W), got shape {tuple(db.shape)}."
+            )
+        if not isinstance(db, torch.Tensor):
+            db = np.asarray(db)
+            if not np.issubdtype(db.dtype, np.floating):
+                db = db.astype(np.float32)
+        background = image_background_db(db, self.subsample)
+        return sigmoid_normalize(db - background, self.midpoint, self.temperature)
+
+
 #: Registered normalisations by name.
 NORMALIZATIONS: Mapping[str, type] = {
     "sigmoid": SigmoidNormalization,
     "divide": DivideNormalization,
     "linear": LinearNormalization,
+    "centred": CentredSigmoidNormalization,
 }
 
 
@@ -137,7 +208,8 @@ def build_normalization(name: str = DEFAULT_NORMALIZATION, **params: Any) -> Nor
     """Build a registered normalisation by name.
 
     Args:
-        name: One of :data:`NORMALIZATIONS` (``"sigmoid"``, ``"divide"``, ``"linear"``).
+        name: One of :data:`NORMALIZATIONS` (``"sigmoid"``, ``"divide"``, ``"linear"``,
+            ``"centred"``).
         **params: Fields of that normalisation (e.g. ``midpoint=-20, temperature=0.18``).
 
     Returns:

@@ -41,7 +41,8 @@ albumentations 2 specifics (checked against 2.0.8):
 The ``sar`` preset adds, at the start of stage 1 (raw dB, before the winner's transforms),
 physical Sentinel-1 variations from :mod:`~xview3_pipeline.core.data.augmentations.sar`,
 in the order of the imaging chain: :class:`SpeckleResample` (p=0.5), :class:`IncidenceGradient`
-(p=0.3), :class:`NoiseFloor` (p=0.3) and :class:`CalibrationOffset` (p=0.5).
+(p=0.3), :class:`NoiseFloor` (p=0.3), :class:`CalibrationOffset` (p=0.5) and
+:class:`BackgroundContrast` (p=0.3).
 """
 
 from xview3_pipeline.core.data.augmentations.presets import (
@@ -54,6 +55,7 @@ from xview3_pipeline.core.data.augmentations.presets import (
     seed_compose,
 )
 from xview3_pipeline.core.data.augmentations.sar import (
+    BackgroundContrast,
     CalibrationOffset,
     IncidenceGradient,
     NoiseFloor,
@@ -72,6 +74,7 @@ __all__ = [
     "AUGMENTATION_PRESET_ALIASES",
     "AugmentationConfig",
     "AugmentedSample",
+    "BackgroundContrast",
     "CalibrationOffset",
     "FloatGaussianBlur",
     "FloatMedianBlur",

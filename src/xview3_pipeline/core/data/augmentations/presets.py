@@ -15,6 +15,7 @@ import numpy as np
 
 from xview3_pipeline.core.config import check_keys, resolve_alias
 from xview3_pipeline.core.data.augmentations.sar import (
+    BackgroundContrast,
     CalibrationOffset,
     IncidenceGradient,
     NoiseFloor,
@@ -86,6 +87,8 @@ class AugmentationConfig:
         calibration_p: Probability of :class:`CalibrationOffset` (raw dB).
         calibration_offset_db: Its offset range, dB.
         calibration_per_channel: Independent offsets for VH and VV.
+        contrast_p: Probability of :class:`BackgroundContrast` (raw dB).
+        contrast_gain: Its gain range on the dB contrast to the background.
     """
 
     raw_brightness_limit: float = 0.01
@@ -121,6 +124,8 @@ class AugmentationConfig:
     calibration_p: float = 0.0
     calibration_offset_db: tuple[float, float] = (-1.0, 1.0)
     calibration_per_channel: bool = False
+    contrast_p: float = 0.0
+    contrast_gain: tuple[float, float] = (0.7, 1.15)
 
 
 #: Overrides of :class:`AugmentationConfig` per preset (``"none"`` builds nothing).
@@ -135,7 +140,13 @@ _PRESETS: dict[str, dict[str, Any]] = {
         "gaussian_blur_p": 0.0,
     },
     # The winner's augmentations plus the physical SAR ones on raw dB.
-    "sar": {"speckle_p": 0.5, "gradient_p": 0.3, "noise_floor_p": 0.3, "calibration_p": 0.5},
+    "sar": {
+        "speckle_p": 0.5,
+        "gradient_p": 0.3,
+        "noise_floor_p": 0.3,
+        "calibration_p": 0.5,
+        "contrast_p": 0.3,
+    },
 }
 
 
@@ -272,6 +283,8 @@ def _sar_transforms(cfg: AugmentationConfig) -> list[A.BasicTransform]:
                 cfg.calibration_offset_db, cfg.calibration_per_channel, p=cfg.calibration_p
             )
         )
+    if cfg.contrast_p > 0:
+        transforms.append(BackgroundContrast(cfg.contrast_gain, p=cfg.contrast_p))
     return transforms
 
 
@@ -343,8 +356,9 @@ def build_augmentations(name: str = "winner", **params: Any) -> SarAugmentation:
             ``flips_light_medium``; ``"seed"`` is its old spelling, accepted with a
             ``RenamedOptionWarning``), ``"light"`` (flips, affine with ±5° and the raw-dB
             stage only) or ``"sar"`` (the winner's plus, on raw dB before them, speckle
-            resampling p=0.5, an incidence gradient p=0.3, a noise floor p=0.3 and a
-            calibration offset p=0.5; ranges in :class:`AugmentationConfig`).
+            resampling p=0.5, an incidence gradient p=0.3, a noise floor p=0.3, a
+            calibration offset p=0.5 and a background-contrast gain p=0.3; ranges in
+            :class:`AugmentationConfig`).
         **params: Overrides of :class:`AugmentationConfig` fields (e.g. ``rotate_limit=5``).
 
     Returns:

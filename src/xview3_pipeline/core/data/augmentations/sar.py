@@ -14,6 +14,9 @@ Sentinel-1 IW GRDH (the project's SAR physics notes and ``core/synthetic/physics
 * :class:`NoiseFloor`: the noise-equivalent sigma zero (NESZ, specified <= -22 dB) adds
   thermal noise power, scalloped within each sub-swath (~3 dB higher at its edges).
 * :class:`CalibrationOffset`: absolute radiometric accuracy of 1 dB (3 sigma).
+* :class:`BackgroundContrast`: scales every pixel's dB contrast to the image's median, so
+  targets stand out more or less from the sea (wind, point spread and the brightness of
+  vessels of a given length vary from scene to scene by several dB).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from albumentations.core.transforms_interface import BaseTransformInitSchema
 
 __all__ = [
     "DB_OFFSET",
+    "BackgroundContrast",
     "CalibrationOffset",
     "IncidenceGradient",
     "NoiseFloor",
@@ -345,3 +349,54 @@ class CalibrationOffset(A.ImageOnlyTransform):
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         """Constructor arguments, for serialisation."""
         return ("offset_db", "per_channel")
+
+
+class BackgroundContrast(A.ImageOnlyTransform):
+    """Scale the dB contrast to the image's background: ``dB' = b + g (dB - b)``.
+
+    ``b`` is the median dB of each channel (NaN ignored), ``g ~ U(gain)``, one gain for all
+    channels. ``g < 1`` makes vessels dimmer against the sea and the clutter smoother, as a
+    windier sea, a wider point spread or a dimmer vessel population do; ``g > 1`` the reverse.
+    The background level itself is unchanged.
+
+    Args:
+        gain: ``(low, high)`` gain range, within ``[0.1, 10]`` (default 0.7-1.15).
+        p: Probability of applying.
+    """
+
+    class InitSchema(BaseTransformInitSchema):
+        """Validated constructor arguments."""
+
+        gain: tuple[float, float]
+
+    def __init__(self, gain: tuple[float, float] = (0.7, 1.15), p: float = 0.3) -> None:
+        super().__init__(p=p)
+        self.gain = _range("BackgroundContrast gain", gain, low=0.1, high=10.0)
+
+    def get_params_dependent_on_data(
+        self, params: dict[str, Any], data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Draw the gain and take the ``(C,)`` (or scalar) median background in dB."""
+        img = data["image"]
+        flat = img.reshape(-1) if img.ndim == 2 else img.reshape(-1, img.shape[-1])
+        finite = np.isfinite(flat).any(axis=0)
+        background = np.zeros(flat.shape[1:], dtype=np.float32)
+        if np.any(finite):
+            background = np.where(
+                finite, np.nanmedian(np.where(finite, flat, 0.0), axis=0), 0.0
+            ).astype(np.float32)
+        return {
+            "gain": np.float32(self.random_generator.uniform(*self.gain)),
+            "background": background,
+        }
+
+    def apply(
+        self, img: np.ndarray, gain: np.float32, background: np.ndarray, **params: Any
+    ) -> np.ndarray:
+        """``(H, W[, C])`` dB image with its contrast scaled, same dtype; NaN stays NaN."""
+        b = background.reshape(()) if img.ndim == 2 else _per_channel(background, img)
+        return (b + gain * (img - b)).astype(img.dtype, copy=False)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        """Constructor arguments, for serialisation."""
+        return ("gain",)
