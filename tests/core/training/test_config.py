@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from kedro.config import OmegaConfigLoader
 
 from xview3_pipeline.core.models import PRESETS
 from xview3_pipeline.core.training.config import TrainingConfig
@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _block(env: str) -> dict[str, Any]:
-    return yaml.safe_load((REPO / "conf" / env / "parameters_training.yml").read_text())
+    """The training parameters of an environment, as Kedro reads them (globals resolved)."""
+    loader = OmegaConfigLoader(str(REPO / "conf"), base_env="base", default_run_env=env)
+    return copy.deepcopy(dict(loader["parameters"]))
 
 
 def _with(path: str, value: object) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def test_unknown_preset_names_the_parameter_and_the_presets() -> None:
         ("data.epoch_samples", 4, "training.data.epoch_samples must be >= data.batch_size (8)"),
         ("data.num_workers", -1, "training.data.num_workers must be an integer >= 0"),
         ("data.normalization", "zscore", "training.data.normalization must be one of "
-         "['divide', 'linear', 'sigmoid'], got 'zscore'"),
+         "['centred', 'divide', 'linear', 'sigmoid'], got 'zscore'"),
         ("data.augmentations", "heavy", "training.data.augmentations: Unknown augmentation"),
         ("data.object_weighting", "random", "training.data.object_weighting: "),
         ("data.object_crop_p", 1.5, "training.data.object_crop_p must be in [0, 1], got 1.5"),

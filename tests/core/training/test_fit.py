@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import lightning.pytorch as pl
 import pandas as pd
 import pytest
 import torch
-import yaml
+from kedro.config import OmegaConfigLoader
 
 from xview3_pipeline.core.encoding import CircleNetCoder, CoderConfig
 from xview3_pipeline.core.folds import FoldConfig, assign_folds
@@ -226,8 +227,10 @@ def test_loss_falls_when_fitting_a_batch(tiny_tables: dict[str, object], tmp_pat
 def test_full_recipe_config_builds_and_runs_one_step(
     tiny_tables: dict[str, object], tmp_path: Path
 ) -> None:
-    params = yaml.safe_load((REPO / "conf" / "xview3_full" / "parameters_training.yml").read_text())
-    block = params["training"]
+    # Through Kedro's loader: the recipe's normalisation is a global of the environment.
+    loader = OmegaConfigLoader(str(REPO / "conf"), base_env="base", default_run_env="xview3_full")
+    block = copy.deepcopy(loader["parameters"]["training"])
+    assert block["data"]["normalization"] == "sigmoid"
     assert block["model"]["preset"] in {"b4_unet_s2", "b5_unet_s2", "v2s_unet_s2"}
     block["data"].update(
         crop_size=64, batch_size=1, epoch_samples=1, num_workers=0, val_tile_size=128
@@ -239,3 +242,22 @@ def test_full_recipe_config_builds_and_runs_one_step(
     config = TrainingConfig.from_dict(block)
     result = train_fold(config, fold_data(tiny_tables), "full/fold_0")
     assert len(result.history) == 1 and pd.notna(result.history["train/total"]).all()
+
+
+def test_a_work_folder_of_other_data_is_not_resumed(
+    tiny_tables: dict[str, object], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tiny_config(tmp_path / "work", max_epochs=2)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_fold(config, fold_data(tiny_tables, 0), "run", callbacks=[_FailAtStep(3)])
+    work = tmp_path / "work" / "run"
+    assert any(work.glob("*.ckpt"))
+    # The same folder now trains other scenes (a new fold split): it starts from scratch.
+    with caplog.at_level(logging.WARNING, "xview3_pipeline.core.training.fit"):
+        result = train_fold(config, fold_data(tiny_tables, 1), "run")
+    assert result.resumed_from is None
+    assert list(result.history["attempt"]) == [1.0, 1.0]
+    assert any("other data" in r.getMessage() for r in caplog.records)
+    # A finished run is reused only for its own data.
+    again = train_fold(config, fold_data(tiny_tables, 0), "run")
+    assert again.resumed_from is None and list(again.history["attempt"]) == [1.0, 1.0]

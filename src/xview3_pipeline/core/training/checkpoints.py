@@ -6,6 +6,8 @@ A run keeps in ``<work_dir>/<run name>``:
   ``step.ckpt`` (every ``checkpoint_every_n_steps`` steps), written by
   :class:`AtomicCheckpointIO`: a temporary file in the folder, then a rename, so a kill
   while writing leaves the previous checkpoint intact;
+* ``data.json``, the fingerprint of the data the run trains on (a folder with another
+  one is not resumed);
 * ``finished.json`` once training has ended, naming the checkpoint that holds the
   returned weights: a rerun before the folder is cleared returns the same result without
   training again.
@@ -39,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 #: Name of the marker of a finished run in its work folder.
 FINISHED_FILE = "finished.json"
+#: Name of the record of the data a run trains on, in its work folder.
+DATA_FILE = "data.json"
 _MODEL_PREFIX = "model."
 
 
@@ -137,6 +141,32 @@ def resumable_checkpoint(folder: Path) -> Path | None:
             ", ".join(p.name for p in candidates),
         )
     return None
+
+
+def write_data_fingerprint(folder: Path, fingerprint: str) -> None:
+    """Record the fingerprint of the data the run in ``folder`` trains on (atomic write)."""
+    path = folder / DATA_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"data_fingerprint": fingerprint}))
+    tmp.replace(path)
+
+
+def same_data(folder: Path, fingerprint: str) -> bool:
+    """Whether ``folder`` may be resumed for a run on data of ``fingerprint``.
+
+    True when the folder holds no checkpoint or marker, when ``fingerprint`` is "" (no
+    check), or when its recorded fingerprint equals ``fingerprint``. A folder with
+    checkpoints but no readable record (written before records existed) counts as other data.
+    """
+    if not fingerprint or not folder.is_dir():
+        return True
+    if not any(folder.glob("*.ckpt")) and not (folder / FINISHED_FILE).exists():
+        return True
+    try:
+        recorded = json.loads((folder / DATA_FILE).read_text())["data_fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return bool(recorded == fingerprint)
 
 
 def remove_partial_writes(folder: Path) -> None:

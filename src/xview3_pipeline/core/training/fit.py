@@ -41,6 +41,8 @@ from xview3_pipeline.core.training.checkpoints import (
     read_finished,
     remove_partial_writes,
     resumable_checkpoint,
+    same_data,
+    write_data_fingerprint,
     write_finished,
 )
 from xview3_pipeline.core.training.config import TrainingConfig
@@ -166,11 +168,14 @@ def fit(
     run_name: str,
     *,
     callbacks: Sequence[pl.Callback] = (),
+    data_fingerprint: str = "",
 ) -> FitResult:
     """Train a system, resuming from its work folder if a previous run was interrupted.
 
     The work folder is kept (marked finished); clear it with :func:`clear_run` once the
-    returned model has been saved.
+    returned model has been saved. A folder left by a run on other data (another
+    ``data_fingerprint``: other folds, scenes or labels) is cleared with a warning and
+    training starts from scratch; a change of training parameters alone resumes.
 
     Args:
         system: The Lightning system (model, loss, coder, validation truth).
@@ -180,6 +185,8 @@ def fit(
         run_name: Name of the run's work folder under ``config.work_dir``
             (e.g. ``cpu_small/fold_0``).
         callbacks: Extra Lightning callbacks.
+        data_fingerprint: Hash of the run's training and validation data (e.g.
+            :func:`~xview3_pipeline.core.training.train.fold_fingerprint`); "" skips the check.
 
     Returns:
         The best model and the history.
@@ -190,11 +197,20 @@ def fit(
     """
     work = config.fold_work_dir(run_name)
     fingerprint = config_fingerprint(config)
+    if not same_data(work, data_fingerprint):
+        logger.warning(
+            "%s holds a run on other data (other folds, scenes or labels); it is cleared and "
+            "%s trains from scratch.",
+            work,
+            run_name,
+        )
+        clear_work_dir(work)
     finished = read_finished(work, fingerprint)
     if finished is not None:
         logger.info("%s finished before (%s); returning its result.", run_name, work)
         return _result(system.model, work, finished, str(work / finished.weights), 0.0)
     work.mkdir(parents=True, exist_ok=True)
+    write_data_fingerprint(work, data_fingerprint)
     remove_partial_writes(work)
     pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
     has_val = val_loader is not None and system.val_truth is not None

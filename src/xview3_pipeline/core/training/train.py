@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,23 @@ class FoldData:
     labels: pd.DataFrame
     val_truth: pd.DataFrame
     shorelines: Mapping[str, Shoreline]
+
+
+def fold_fingerprint(data: FoldData) -> str:
+    """A short hash of what a fold trains and validates on.
+
+    It covers the training and validation scene ids, the training scenes' sample weights and
+    every label row (positions, classes, lengths, confidence, ignore flags), so a work folder
+    left by a run on other folds or labels is not resumed (see :func:`fit`).
+    """
+    weights = data.train_scenes.get("sample_weight")
+    parts = [
+        ",".join(sorted(map(str, data.train_scenes["scene_id"]))),
+        ",".join(sorted(map(str, data.val_scenes["scene_id"]))),
+        "" if weights is None else ",".join(f"{float(w):.6g}" for w in weights),
+        str(int(pd.util.hash_pandas_object(data.labels, index=False).sum())),
+    ]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 def select_fold(
@@ -201,7 +219,15 @@ def train_fold(
         "Training %s: %d training scenes, %d validation scenes, %d crops/epoch of %d px.",
         run_name, len(data.train_scenes), len(data.val_scenes), config.data.epoch_samples, config.data.crop_size,
     )  # fmt: skip
-    result = fit(system, train_loader, val_loader, config, run_name, callbacks=callbacks)
+    result = fit(
+        system,
+        train_loader,
+        val_loader,
+        config,
+        run_name,
+        callbacks=callbacks,
+        data_fingerprint=fold_fingerprint(data),
+    )
     result.model.checkpoint_metadata = {  # type: ignore[assignment]
         "run": run_name,
         "best_val_aggregate": result.best_score,
