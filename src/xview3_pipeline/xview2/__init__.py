@@ -1,0 +1,1 @@
+"""Command lines of the xView2 family (no Kedro)."""
