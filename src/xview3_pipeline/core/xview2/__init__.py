@@ -1,0 +1,1 @@
+"""Core library of the xView2 family (building damage from pre/post image pairs); never imports Kedro."""
