@@ -175,7 +175,7 @@ def apply_damage(
     roof = roof_ids > 0
     texture = smooth_noise(rng, image.shape[0], 3.0)
     grain = rng.random(roof_ids.shape)
-    near = maximum_filter(code, size=max(3, round(8.0 / gsd) | 1)) * (~roof) + (-1) * roof
+    near = maximum_filter(code, size=max(3, round(5.0 / gsd) | 1)) * (~roof) + (-1) * roof
     if disaster_type == "flooding":
         water = (field > 0.5) & ~(roof & (code != MAJOR) & (code != DESTROYED))
         _paint(image, water, _WATER, rng)
@@ -185,8 +185,8 @@ def apply_damage(
         _paint(image, roof & (code == MINOR) & (texture > 1.0), np.stack([_TARP, _DECKING]), rng)
         _paint(image, roof & (code == MAJOR) & (texture > 0.0), np.vstack([_DECKING, _DEBRIS]), rng)
         _paint(image, roof & (code == DESTROYED), _DEBRIS, rng)
-        _paint(image, (near == MAJOR) & (grain < 0.3), _DEBRIS, rng)
-        _paint(image, (near == DESTROYED) & (grain < 0.6), _DEBRIS, rng)
+        _paint(image, (near == MAJOR) & (grain < 0.12), _DEBRIS, rng)
+        _paint(image, (near == DESTROYED) & (grain < 0.35), _DEBRIS, rng)
     elif disaster_type == "fire":
         _paint(image, (field > 0.55) & ~roof & (texture > -1.0), _CHAR, rng, alpha=0.85)
         _paint(image, roof & (code == MINOR), _CHAR, rng, alpha=0.25)
