@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-import yaml
+from kedro.config import OmegaConfigLoader
 from torch import nn
 
 from tests.core.detection.reference import predict_scene_reference
@@ -153,7 +153,9 @@ def test_compile_option_with_inductor(tmp_path: Path) -> None:
 
 
 def test_base_parameters_prefetch_and_do_not_compile() -> None:
-    path = Path(__file__).parents[3] / "conf" / "base" / "parameters_inference.yml"
-    cfg = InferenceConfig.from_dict(yaml.safe_load(path.read_text())["inference"])
+    conf = Path(__file__).parents[3] / "conf"
+    loader = OmegaConfigLoader(str(conf), base_env="base", default_run_env="base")
+    cfg = InferenceConfig.from_dict(dict(loader["parameters"]["inference"]))
     assert (cfg.prefetch, cfg.compile) == (2, False)
+    assert cfg.normalization == "centred"  # the global, as training reads it
     assert InferenceConfig.from_dict({"compile": True}).compile is True
