@@ -291,7 +291,9 @@ def test_cli_main_prints_json_and_writes_out(tmp_path: Path, capsys) -> None:
     pred_dir, targ_dir = write_dirs(tmp_path, images, split="hold")
     out = tmp_path / "score.json"
     assert main(["--pred", str(pred_dir), "--targ", str(targ_dir), "--out", str(out)]) == 0
-    printed = json.loads(capsys.readouterr().out)
+    # The JSON is the last line: a logging handler that an earlier Kedro session in this
+    # process left on stdout may print before it.
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert list(printed) == list(SCORE_KEYS)
     assert printed == pytest.approx(score_masks(images), abs=1e-15)
     assert json.loads(out.read_text()) == printed
