@@ -19,8 +19,8 @@ As in the winner's ``activation_after="model"``, the softmax is taken per view a
 views are averaged. Every view is built from the unpadded image: it is flipped (and
 resized), then padded at the bottom and right to a multiple of the model's
 ``input_multiple`` attribute (32 when absent), predicted, cropped back and un-flipped. The
-flip average of a model is therefore exactly equivariant to flipping its input. The four
-flips of one scale go through the model as one batch. Reflect padding falls back to
+flip average of a model is therefore equivariant, up to float rounding, to flipping its
+input. The flip views of one scale go through the model as one batch. Reflect padding falls back to
 replicate padding where the image is not larger than the padding (reflection needs that).
 
 Per pair, the probabilities are stored by :mod:`xview3_pipeline.core.xview2.probabilities`
