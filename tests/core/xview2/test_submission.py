@@ -38,6 +38,7 @@ def write_targets(folder: Path, masks: dict[str, tuple[np.ndarray, np.ndarray]])
 
 
 def save_partitions(folder: Path, partitions: dict) -> None:
+    """Save as a catalog ``PartitionedDataset`` of ``pillow.ImageDataset`` does."""
     dataset = PartitionedDataset(
         path=str(folder), dataset="pillow.ImageDataset", filename_suffix=".png"
     )
@@ -76,7 +77,7 @@ def test_perfect_partitions_score_one_with_the_official_scorer(tmp_path: Path) -
 
 def test_imperfect_partitions_score_as_in_memory(tmp_path: Path) -> None:
     preds = {}
-    for pair_id, (loc, dmg) in TRUTH.items():
+    for pair_id, (_, dmg) in TRUTH.items():
         worse = dmg.copy()
         worse[worse == 3] = 2
         worse[:4, :4] = 1
@@ -108,6 +109,8 @@ def test_lazy_pairs_load_once_for_both_images(tmp_path: Path) -> None:
     assert all(callable(v) for v in partitions.values())
     save_partitions(tmp_path, partitions)
     assert calls == [1]
+    assert partitions["test/test_damage_palu-tsunami-00000181_prediction"]().size == (32, 32)  # type: ignore[operator]
+    assert calls == [1, 1]  # both images made: the masks were released
     assert len(list((tmp_path / "test").iterdir())) == 2
 
 

@@ -148,7 +148,7 @@ def damage_polygons(
         raise ValueError(f"connectivity={connectivity}: expected 4 or 8.")
     if crs is not None and transform is None:
         raise ValueError(f"Pair {pair_id!r}: a CRS ({crs}) was given without a transform.")
-    mask = as_mask(damage_mask, f"pair {pair_id!r} damage prediction")
+    mask = as_mask(damage_mask, f"pair {pair_id!r} damage mask")
     found = list(shapes(mask, mask=mask > 0, connectivity=connectivity))
     if not found:
         return _empty(crs)
@@ -156,12 +156,9 @@ def damage_polygons(
     damage = np.array([int(value) for _, value in found], dtype=np.int64)
     area = np.rint(shapely.area(geoms)).astype(np.int64)
     if transform is not None:
-        a, b, c, d, e, f = (transform.a, transform.b, transform.c,
-                            transform.d, transform.e, transform.f)  # fmt: skip
-        geoms = shapely.transform(
-            geoms, lambda xy: np.column_stack([a * xy[:, 0] + b * xy[:, 1] + c,
-                                               d * xy[:, 0] + e * xy[:, 1] + f])
-        )  # fmt: skip
+        a, b, c, d, e, f = tuple(transform)[:6]
+        matrix, offset = np.array([[a, d], [b, e]]), np.array([c, f])
+        geoms = shapely.transform(geoms, lambda xy: xy @ matrix + offset)
     frame = pd.DataFrame(
         {
             "pair_id": str(pair_id),

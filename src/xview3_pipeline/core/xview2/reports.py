@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from xview3_pipeline.core.xview2.metric import (
     DAMAGE_CLASSES,
     SCORE_KEYS,
+    MaskSet,
     PixelCounts,
     XView2MaskError,
     image_counts,
@@ -141,8 +142,9 @@ def confusion_matrix(
     if isinstance(pred_damage, Mapping) != isinstance(target_damage, Mapping):
         raise ValueError("Give both damage arguments as masks or both as image -> mask mappings.")
     if not isinstance(pred_damage, Mapping) or not isinstance(target_damage, Mapping):
-        pred = as_mask(pred_damage, "predicted damage")
-        return _frame(_confusion(pred, as_mask(target_damage, "target damage"), "-"))
+        pred = as_mask(cast(MaskLike, pred_damage), "predicted damage")
+        target = as_mask(cast(MaskLike, target_damage), "target damage")
+        return _frame(_confusion(pred, target, "-"))
     if set(pred_damage) != set(target_damage):
         odd = sorted(set(pred_damage) ^ set(target_damage))[:5]
         raise ValueError(f"Predictions and targets cover different images, e.g. {odd}.")
@@ -224,7 +226,7 @@ def score_report(
     for key in sorted(target_masks):
         p_loc, p_dmg = _pair(pred_masks[key], key, "prediction")
         t_loc, t_dmg = _pair(target_masks[key], key, "target")
-        names = tuple(f"image {key!r} {kind}" for kind in ("pred_loc", "pred_dmg", "targ_loc", "targ_dmg"))  # fmt: skip
+        names = tuple(f"image {key!r} {field}" for field in MaskSet._fields)
         total = total + image_counts(p_loc, p_dmg, t_loc, t_dmg, names=names)
         cm += _confusion(np.where(p_loc > 0, p_dmg, 0).astype(np.uint8), t_dmg, key)
     scores = score_from_counts(total)
@@ -263,7 +265,9 @@ def _overlay(post: NDArray[np.uint8], mask: NDArray[np.uint8], alpha: float) -> 
 def _check_rgb(image: NDArray[Any], name: str) -> NDArray[np.uint8]:
     arr = np.asarray(image)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
-        raise ValueError(f"{name} must be an (H, W, 3) uint8 RGB image, got {arr.shape} {arr.dtype}.")
+        raise ValueError(
+            f"{name} must be an (H, W, 3) uint8 RGB image, got {arr.shape} {arr.dtype}."
+        )
     return arr
 
 
@@ -305,7 +309,9 @@ def side_by_side(
             continue
         arr = as_mask(mask, f"{title} damage")
         if arr.shape != (height, width):
-            raise ValueError(f"{title} damage {arr.shape} does not match the images {(height, width)}.")
+            raise ValueError(
+                f"{title} damage {arr.shape} does not match the images {(height, width)}."
+            )
         panels.append((_overlay(post, arr, alpha), title))
     size = max(10, min(height, width) // 24)
     font = ImageFont.load_default(size=size)
@@ -328,6 +334,8 @@ def side_by_side(
     top = line + height
     for value, name, left, row in entries:
         y = top + row * line + 4
-        draw.rectangle((left + 2, y, left + 2 + size, y + size), fill=CLASS_COLORS[value], outline="black")
+        draw.rectangle(
+            (left + 2, y, left + 2 + size, y + size), fill=CLASS_COLORS[value], outline="black"
+        )
         draw.text((left + size + 6, y), name.replace("_", " "), fill="black", font=font)
     return np.asarray(canvas, dtype=np.uint8).copy()

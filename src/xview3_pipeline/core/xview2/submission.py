@@ -117,8 +117,10 @@ def _checked_pair(
         raise XView2MaskError(
             f"Pair {pair_id!r}: expected (localization, damage) masks, got {type(masks).__name__}."
         )
-    loc = as_mask(masks[0], f"pair {pair_id!r} localization prediction", max_value=1)
-    dmg = as_mask(masks[1], f"pair {pair_id!r} damage prediction", max_value=4)
+    loc, dmg = (
+        as_mask(mask, f"pair {pair_id!r} {kind} prediction", max_value=MAX_VALUE[kind])
+        for mask, kind in zip(masks, ("localization", "damage"), strict=True)
+    )
     if loc.shape != dmg.shape:
         raise XView2MaskError(
             f"Pair {pair_id!r}: localization {loc.shape} and damage {dmg.shape} predictions "
@@ -128,16 +130,26 @@ def _checked_pair(
 
 
 class _LazyPrediction:
-    """Both prediction images of a pair from one loader, called once on first use."""
+    """Both prediction images of a pair from one loader, called once for the two.
+
+    The masks are dropped once both images have been made, so saving many lazy pairs
+    holds one pair at a time.
+    """
 
     def __init__(self, load: Callable[[], Sequence[MaskLike]], pair_id: str) -> None:
         self._load, self._pair_id = load, pair_id
         self._masks: tuple[NDArray[np.uint8], NDArray[np.uint8]] | None = None
+        self._pending = {0, 1}
 
     def image(self, index: int) -> Image.Image:
         if self._masks is None:
             self._masks = _checked_pair(self._load(), self._pair_id)
-        return Image.fromarray(self._masks[index])
+            self._pending = {0, 1}
+        image = Image.fromarray(self._masks[index])
+        self._pending.discard(index)
+        if not self._pending:
+            self._masks = None
+        return image
 
 
 def prediction_partitions(
