@@ -33,7 +33,7 @@ STRATEGY_PREFIXES = ("auto", "ddp", "fsdp", "deepspeed", "single_device", "singl
 ENCODER_STRIDE = 32
 
 
-def _block(cls: type, values: Mapping[str, Any] | None, what: str) -> Any:
+def config_block(cls: type, values: Mapping[str, Any] | None, what: str) -> Any:
     """A sub-block dataclass from its mapping; unknown keys and bad types name ``what``."""
     if values is not None and not isinstance(values, Mapping):
         raise ValueError(f"{what} must be a mapping of parameters, got {values!r}.")
@@ -196,7 +196,8 @@ def _owned(check: Callable[[], object], what: str) -> None:
         raise ValueError(f"{what}: {exc.args[0] if exc.args else exc}") from None
 
 
-def _check_optimizer(o: OptimConfig, what: str) -> None:
+def check_optimizer(o: OptimConfig, what: str) -> None:
+    """Check an optimiser block; messages name ``<what>.<field>``."""
     require_choice(o.name, OPTIMIZERS, f"{what}.name")
     require(o.lr > 0, f"{what}.lr", o.lr, "> 0")
     require(o.weight_decay >= 0, f"{what}.weight_decay", o.weight_decay, ">= 0")
@@ -204,7 +205,8 @@ def _check_optimizer(o: OptimConfig, what: str) -> None:
     require(0 <= o.eta_min <= o.lr, f"{what}.eta_min", o.eta_min, f"in [0, optimizer.lr={o.lr}]")
 
 
-def _check_trainer(t: TrainerConfig, what: str) -> None:
+def check_trainer(t: TrainerConfig, what: str) -> None:
+    """Check a trainer block; messages name ``<what>.<field>``."""
     require(t.max_epochs >= 1, f"{what}.max_epochs", t.max_epochs, "an integer >= 1")
     require(t.patience >= 1, f"{what}.patience", t.patience, "an integer >= 1 (epochs)")
     require(t.min_delta >= 0, f"{what}.min_delta", t.min_delta, ">= 0")
@@ -304,10 +306,12 @@ class TrainingConfig:
             model=dict(blocks["model"] or {"preset": "cpu_small"}),
             loss=dict(blocks["loss"]),
             coder=dict(blocks["coder"]),
-            data=_block(DataConfig, values.get("data"), f"{what}.data"),
-            optimizer=_block(OptimConfig, values.get("optimizer"), f"{what}.optimizer"),
-            trainer=_block(TrainerConfig, values.get("trainer"), f"{what}.trainer"),
-            validation=_block(ValidationConfig, values.get("validation"), f"{what}.validation"),
+            data=config_block(DataConfig, values.get("data"), f"{what}.data"),
+            optimizer=config_block(OptimConfig, values.get("optimizer"), f"{what}.optimizer"),
+            trainer=config_block(TrainerConfig, values.get("trainer"), f"{what}.trainer"),
+            validation=config_block(
+                ValidationConfig, values.get("validation"), f"{what}.validation"
+            ),
             work_dir=_path_str(values.get("work_dir", cls.work_dir)),
         )
         cfg.validate(what=what)
@@ -329,8 +333,8 @@ class TrainingConfig:
         if not isinstance(self.work_dir, str) or not self.work_dir:
             raise ValueError(f"{what}.work_dir must be a folder path, got {self.work_dir!r}.")
         _check_data(self.data, f"{what}.data")
-        _check_optimizer(self.optimizer, f"{what}.optimizer")
-        _check_trainer(self.trainer, f"{what}.trainer")
+        check_optimizer(self.optimizer, f"{what}.optimizer")
+        check_trainer(self.trainer, f"{what}.trainer")
         _check_validation(self.validation, f"{what}.validation")
         _check_components(self, what)
 

@@ -3,6 +3,8 @@
 A run keeps its checkpoints in a work folder of its own (``<work_dir>/<run name>``, see
 :mod:`~xview3_pipeline.core.training.checkpoints`): the best by validation aggregate,
 the last at each epoch end and a rolling one every ``checkpoint_every_n_steps`` steps.
+The monitored metric is ``val/aggregate`` (xView3) unless the caller names another
+(``val/score`` for xView2); it is always maximised.
 When a run is started and that folder holds a checkpoint, training continues from the
 newest readable one (model, optimiser, schedule, epoch, early-stopping state and
 history) instead of starting again; an unreadable newest checkpoint is skipped with a
@@ -21,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 import lightning.pytorch as pl
 import pandas as pd
@@ -45,12 +48,33 @@ from xview3_pipeline.core.training.checkpoints import (
     write_data_fingerprint,
     write_finished,
 )
-from xview3_pipeline.core.training.config import TrainingConfig
-from xview3_pipeline.core.training.system import CircleNetSystem
+from xview3_pipeline.core.training.config import TrainerConfig
 
 logger = logging.getLogger(__name__)
 
+#: Default monitored metric: the xView3 validation aggregate.
 MONITOR = "val/aggregate"
+
+
+class FitConfig(Protocol):
+    """What :func:`fit` needs of a training configuration.
+
+    A dataclass (e.g. :class:`~xview3_pipeline.core.training.config.TrainingConfig` or
+    :class:`~xview3_pipeline.core.xview2.training_config.Xview2TrainingConfig`) with the
+    trainer settings and the runs' work folders; every field enters the fingerprint of
+    :func:`config_fingerprint`.
+    """
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def trainer(self) -> TrainerConfig:
+        """Lightning trainer settings."""
+        ...
+
+    def fold_work_dir(self, name: str) -> Path:
+        """Work folder of the run ``name``."""
+        ...
 
 
 class TrainingInterruptedError(RuntimeError):
@@ -64,7 +88,7 @@ class FitResult:
     Attributes:
         model: The network with the weights of the best epoch, on CPU, in eval mode.
         history: One row per epoch (losses, validation metrics, learning rate, time).
-        best_score: Best validation aggregate (NaN without validation).
+        best_score: Best value of the monitored metric (NaN without validation).
         best_epoch: Epoch of the best score.
         resumed_from: Checkpoint the run continued from, or None.
         seconds: Wall time of the run.
@@ -78,7 +102,7 @@ class FitResult:
     seconds: float
 
 
-def config_fingerprint(config: TrainingConfig) -> str:
+def config_fingerprint(config: FitConfig) -> str:
     """A short hash of every training parameter (a finished run is reused only if equal)."""
     text = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -94,7 +118,7 @@ def resolve_precision(precision: str) -> str:
 
 
 def _callbacks(
-    config: TrainingConfig, work: Path, has_val: bool, extra: Sequence[pl.Callback]
+    config: FitConfig, work: Path, has_val: bool, extra: Sequence[pl.Callback], monitor: str
 ) -> tuple[EpochHistory, ModelCheckpoint, list[pl.Callback]]:
     """The history, the best/last checkpoint and every callback of a run.
 
@@ -105,7 +129,7 @@ def _callbacks(
     t = config.trainer
     history = EpochHistory()
     best = ModelCheckpoint(
-        dirpath=work, filename="best", monitor=MONITOR if has_val else None, mode="max",
+        dirpath=work, filename="best", monitor=monitor if has_val else None, mode="max",
         save_top_k=1, save_last=True, enable_version_counter=False,
         save_on_train_epoch_end=True,
     )  # fmt: skip
@@ -116,7 +140,7 @@ def _callbacks(
     callbacks: list[pl.Callback] = [history, best, rolling, *extra]
     if has_val:
         callbacks.append(
-            EarlyStopping(MONITOR, mode="max", patience=t.patience, min_delta=t.min_delta)
+            EarlyStopping(monitor, mode="max", patience=t.patience, min_delta=t.min_delta)
         )
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, t.log_every_n_steps)))
@@ -124,7 +148,7 @@ def _callbacks(
 
 
 def _trainer(
-    config: TrainingConfig, work: Path, callbacks: list[pl.Callback], has_val: bool
+    config: FitConfig, work: Path, callbacks: list[pl.Callback], has_val: bool
 ) -> pl.Trainer:
     t = config.trainer
     return pl.Trainer(
@@ -160,15 +184,27 @@ def _result(
     )
 
 
+def _network(system: pl.LightningModule) -> nn.Module:
+    """The plain network a system trains (its ``model`` attribute)."""
+    model = getattr(system, "model", None)
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"{type(system).__name__} has no `model` network (an nn.Module attribute); "
+            "fit() returns the weights of that attribute."
+        )
+    return model
+
+
 def fit(
-    system: CircleNetSystem,
+    system: pl.LightningModule,
     train_loader: torch.utils.data.DataLoader,
     val_loader: torch.utils.data.DataLoader | None,
-    config: TrainingConfig,
+    config: FitConfig,
     run_name: str,
     *,
     callbacks: Sequence[pl.Callback] = (),
     data_fingerprint: str = "",
+    monitor: str = MONITOR,
 ) -> FitResult:
     """Train a system, resuming from its work folder if a previous run was interrupted.
 
@@ -178,15 +214,19 @@ def fit(
     training starts from scratch; a change of training parameters alone resumes.
 
     Args:
-        system: The Lightning system (model, loss, coder, validation truth).
+        system: The Lightning system; its ``model`` attribute is the network whose weights
+            are returned, and a ``validates`` attribute that is False (e.g. an xView3
+            system without validation truth) skips validation even with a loader.
         train_loader: Batches of training crops.
         val_loader: Batches of validation tiles, or None (no early stopping then).
-        config: Training configuration.
+        config: Training configuration (see :class:`FitConfig`).
         run_name: Name of the run's work folder under ``config.work_dir``
             (e.g. ``cpu_small/fold_0``).
         callbacks: Extra Lightning callbacks.
         data_fingerprint: Hash of the run's training and validation data (e.g.
             :func:`~xview3_pipeline.core.training.train.fold_fingerprint`); "" skips the check.
+        monitor: Logged validation metric (maximised) that chooses the best checkpoint and
+            drives early stopping: ``val/aggregate`` (xView3) or ``val/score`` (xView2).
 
     Returns:
         The best model and the history.
@@ -194,7 +234,9 @@ def fit(
     Raises:
         TrainingInterruptedError: If the run was interrupted; its checkpoints are kept.
         ModelFileError: If the finished run's weights checkpoint is unreadable.
+        TypeError: If ``system`` has no ``model`` network.
     """
+    network = _network(system)
     work = config.fold_work_dir(run_name)
     fingerprint = config_fingerprint(config)
     if not same_data(work, data_fingerprint):
@@ -208,13 +250,13 @@ def fit(
     finished = read_finished(work, fingerprint)
     if finished is not None:
         logger.info("%s finished before (%s); returning its result.", run_name, work)
-        return _result(system.model, work, finished, str(work / finished.weights), 0.0)
+        return _result(network, work, finished, str(work / finished.weights), 0.0)
     work.mkdir(parents=True, exist_ok=True)
     write_data_fingerprint(work, data_fingerprint)
     remove_partial_writes(work)
     pl.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    has_val = val_loader is not None and system.val_truth is not None
-    history, best, all_callbacks = _callbacks(config, work, has_val, callbacks)
+    has_val = val_loader is not None and bool(getattr(system, "validates", True))
+    history, best, all_callbacks = _callbacks(config, work, has_val, callbacks, monitor)
     trainer = _trainer(config, work, all_callbacks, has_val)
     resume = resumable_checkpoint(work)
     if resume is not None:
@@ -241,20 +283,20 @@ def fit(
     else:
         weights, best_score = Path(best.last_model_path).name, float("nan")
     best_epoch = (
-        int(frame.loc[frame[MONITOR].idxmax(), "epoch"])
-        if MONITOR in frame and frame[MONITOR].notna().any()
+        int(frame.loc[frame[monitor].idxmax(), "epoch"])
+        if monitor in frame and frame[monitor].notna().any()
         else int(trainer.current_epoch)
     )
     run = FinishedRun(weights, best_score, best_epoch, history.rows, fingerprint)
     if trainer.is_global_zero:
         write_finished(work, run)
     logger.info(
-        "%s: best %s %.4f at epoch %d (%.0f s)", run_name, MONITOR, best_score, best_epoch, seconds
+        "%s: best %s %.4f at epoch %d (%.0f s)", run_name, monitor, best_score, best_epoch, seconds
     )
-    return _result(system.model, work, run, str(resume) if resume else None, seconds)
+    return _result(network, work, run, str(resume) if resume else None, seconds)
 
 
-def clear_run(config: TrainingConfig, run_name: str) -> bool:
+def clear_run(config: FitConfig, run_name: str) -> bool:
     """Remove the work folder of a run whose model has been saved.
 
     Args:

@@ -35,7 +35,7 @@ def batch_targets(batch: Mapping[str, torch.Tensor]) -> EncodedTargets:
     return EncodedTargets._make(batch[name] for name in EncodedTargets._fields)
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """No weight decay on biases and normalisation weights (the winner's AdamW setting)."""
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
@@ -47,6 +47,37 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+
+
+def cosine_optimizer(
+    model: nn.Module, optim: OptimConfig, *, max_epochs: int, world_size: int = 1
+) -> OptimizerLRSchedulerConfig:
+    """AdamW or RAdam (decoupled decay) with a cosine schedule stepped per epoch.
+
+    Args:
+        model: The network whose trainable parameters are optimised (no weight decay on
+            biases and normalisation weights).
+        optim: Optimiser settings.
+        max_epochs: Length of the cosine schedule, epochs.
+        world_size: Number of devices; multiplies ``optim.lr`` when
+            ``optim.scale_lr_with_devices`` (the winners' DDP rule).
+
+    Returns:
+        Lightning's ``configure_optimizers`` dictionary.
+    """
+    lr = optim.lr * (world_size if optim.scale_lr_with_devices else 1)
+    groups = param_groups(model, optim.weight_decay)
+    if optim.name == "adamw":
+        optimizer: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=lr, eps=optim.eps)
+    else:
+        optimizer = torch.optim.RAdam(groups, lr=lr, eps=optim.eps, decoupled_weight_decay=True)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, max_epochs), eta_min=optim.eta_min
+    )
+    return {
+        "optimizer": optimizer,
+        "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+    }
 
 
 class CircleNetSystem(pl.LightningModule):
@@ -94,6 +125,11 @@ class CircleNetSystem(pl.LightningModule):
         self.max_epochs = max_epochs
         self.channels_last = channels_last
         self._val_frames: list[pd.DataFrame] = []
+
+    @property
+    def validates(self) -> bool:
+        """Whether validation runs (there is validation truth to score)."""
+        return self.val_truth is not None
 
     def forward(self, x: torch.Tensor) -> CircleNetOutputs:
         """Run the network on ``(B, 2, H, W)`` normalised [VH, VV] images."""
@@ -197,18 +233,7 @@ class CircleNetSystem(pl.LightningModule):
     # ----------------------------------------------------------------- optimiser
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         """AdamW or RAdam (decoupled decay) with a per-epoch cosine schedule."""
-        o = self.optim
         world = self.trainer.world_size if self._trainer is not None else 1
-        lr = o.lr * (world if o.scale_lr_with_devices else 1)
-        groups = _param_groups(self.model, o.weight_decay)
-        if o.name == "adamw":
-            optimizer: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=lr, eps=o.eps)
-        else:
-            optimizer = torch.optim.RAdam(groups, lr=lr, eps=o.eps, decoupled_weight_decay=True)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(1, self.max_epochs), eta_min=o.eta_min
+        return cosine_optimizer(
+            self.model, self.optim, max_epochs=self.max_epochs, world_size=world
         )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
-        }
