@@ -1,4 +1,4 @@
-"""CircleNet: timm encoder + U-Net decoder + decoupled head, and its factory."""
+"""CircleNet: timm encoder + decoder to stride 4 + decoupled head, and its factory."""
 
 from __future__ import annotations
 
@@ -9,21 +9,62 @@ from typing import Any
 import torch
 from torch import nn
 
-from xview3_pipeline.core.models.config import ModelConfig, resolve_config
+from xview3_pipeline.core.models.config import DECODER_KINDS, ModelConfig, resolve_config
 from xview3_pipeline.core.models.decoder import UNetDecoder
 from xview3_pipeline.core.models.encoders import TimmEncoder
 from xview3_pipeline.core.models.heads import DecoupledHeadGroupNormLateShuffle
+from xview3_pipeline.core.models.smp_decoders import (
+    SmpFPNDecoder,
+    SmpUnetDecoder,
+    SmpUnetPlusPlusDecoder,
+)
 from xview3_pipeline.core.types import CircleNetOutputs
 
 logger = logging.getLogger(__name__)
 
 
+#: The decoders :func:`build_decoder` returns; each has an ``out_channels`` attribute.
+Decoder = UNetDecoder | SmpUnetDecoder | SmpFPNDecoder | SmpUnetPlusPlusDecoder
+
+
+def build_decoder(config: ModelConfig, encoder_channels: tuple[int, ...]) -> Decoder:
+    """The decoder named by ``config.decoder``, over encoder maps at strides 4-32.
+
+    Args:
+        config: Architecture; ``decoder`` picks :class:`UNetDecoder` (``faithful``),
+            :class:`SmpUnetDecoder`, :class:`SmpFPNDecoder` or :class:`SmpUnetPlusPlusDecoder`.
+        encoder_channels: Channels of the encoder maps at strides 4, 8, 16, 32.
+
+    Returns:
+        A module mapping the four maps to ``(B, out_channels, H/4, W/4)``.
+
+    Raises:
+        ValueError: For an unknown ``decoder``.
+    """
+    if config.decoder == "faithful":
+        return UNetDecoder(
+            encoder_channels, config.decoder_channels, upsample=config.upsample, block=config.block
+        )
+    if config.decoder == "smp_unet":
+        return SmpUnetDecoder(encoder_channels, config.decoder_channels)
+    if config.decoder == "smp_unetplusplus":
+        return SmpUnetPlusPlusDecoder(encoder_channels, config.decoder_channels)
+    if config.decoder == "smp_fpn":
+        return SmpFPNDecoder(
+            encoder_channels,
+            pyramid_channels=config.fpn_pyramid_channels,
+            segmentation_channels=config.fpn_segmentation_channels,
+        )
+    raise ValueError(f"decoder must be one of {DECODER_KINDS}, got {config.decoder!r}.")
+
+
 class CircleNet(nn.Module):
     """CenterNet-style point detector of the xView3 winner (``CenterNetUNetModel``).
 
-    ``features = encoder(x)`` (strides 4-32) -> ``decoder(features)`` (stride 4) ->
-    ``head(...)`` (stride 2). The model returns raw outputs; activations, gradients
-    (``torch.inference_mode``) and devices are the caller's business.
+    ``features = encoder(x)`` (strides 4-32) -> ``decoder(features)`` (stride 4; the
+    winner's U-Net decoder or an smp U-Net, FPN or U-Net++) -> ``head(...)`` (stride 2).
+    The model returns raw outputs; activations, gradients (``torch.inference_mode``) and
+    devices are the caller's business.
 
     Args:
         config: Architecture; see :class:`ModelConfig`.
@@ -43,12 +84,7 @@ class CircleNet(nn.Module):
             drop_path_rate=config.drop_path_rate,
             weights=config.encoder_weights,
         )
-        self.decoder = UNetDecoder(
-            self.encoder.out_channels,
-            config.decoder_channels,
-            upsample=config.upsample,
-            block=config.block,
-        )
+        self.decoder = build_decoder(config, self.encoder.out_channels)
         self.head = DecoupledHeadGroupNormLateShuffle(
             self.decoder.out_channels,
             objectness_dim=config.objectness_dim,
@@ -111,8 +147,9 @@ def build_model(
 
     Args:
         preset_or_config: A key of :data:`PRESETS` (``b4_unet_s2``, ``b5_unet_s2``,
-            ``v2s_unet_s2``, ``cpu_small``), a :class:`ModelConfig` or a mapping of its
-            fields (optionally with ``preset``).
+            ``v2s_unet_s2``, ``cpu_small``, ``smp_unet_resnet34``, ``smp_fpn_resnet34``,
+            ``smp_unetplusplus_resnet34``, ``cpu_smp_unet``), a :class:`ModelConfig` or a
+            mapping of its fields (optionally with ``preset``).
         **overrides: Fields to replace.
 
     Returns:
@@ -125,8 +162,9 @@ def build_model(
     config = resolve_config(preset_or_config, **overrides)
     model = CircleNet(config)
     logger.info(
-        "Built CircleNet (%s, %.1fM parameters).",
+        "Built CircleNet (%s, %s decoder, %.1fM parameters).",
         config.encoder,
+        config.decoder,
         sum(p.numel() for p in model.parameters()) / 1e6,
     )
     return model

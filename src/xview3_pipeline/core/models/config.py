@@ -1,7 +1,8 @@
 """Configuration of a CircleNet and the registry of named presets.
 
 The presets reproduce ``configs/model/centernet/*.yaml`` of the xView3 winner (b4, b5, v2s)
-with timm 1.0 encoder names, plus ``cpu_small`` for runs without a GPU.
+with timm 1.0 encoder names, plus ``cpu_small`` for runs without a GPU, and ResNet
+CircleNets with segmentation-models-pytorch decoders (``smp_*``, ``cpu_smp_unet``).
 :func:`resolve_config` turns a preset name or a parameters mapping (``preset`` plus
 overrides) into a validated :class:`ModelConfig`; its errors name the parameter
 (``training.model.preset``) and list the accepted values.
@@ -25,11 +26,18 @@ UPSAMPLE_KINDS = ("shuffle", "deconv")
 #: Decoder block kinds: ``ir`` = two timm InvertedResidual blocks (the second with an
 #: effective-SE module); ``unet`` = (conv3x3 - BN - SiLU) x 2.
 BLOCK_KINDS = ("ir", "unet")
+#: Decoders: ``faithful`` = the winner's U-Net decoder (``upsample``, ``block``,
+#: ``decoder_channels``); ``smp_unet``, ``smp_unetplusplus`` = smp's U-Net / U-Net++
+#: decoders (``decoder_channels``); ``smp_fpn`` = smp's FPN (``fpn_pyramid_channels``,
+#: ``fpn_segmentation_channels``). All end at stride 4; see ``smp_decoders``.
+DECODER_KINDS = ("faithful", "smp_unet", "smp_fpn", "smp_unetplusplus")
+#: GroupNorm groups of smp's FPN segmentation blocks (hard-coded in smp 0.6).
+FPN_GROUPS = 32
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of a CircleNet: timm encoder, U-Net decoder, decoupled head.
+    """Architecture of a CircleNet: timm encoder, decoder to stride 4, decoupled head.
 
     Attributes:
         encoder: timm model name; its features at strides 4, 8, 16 and 32 feed the decoder.
@@ -41,9 +49,15 @@ class ModelConfig:
         drop_rate: timm ``drop_rate``; a no-op for ``features_only`` EfficientNets
             (it drives the classifier dropout, which they do not have), kept for fidelity.
         drop_path_rate: Stochastic depth of the encoder blocks.
-        decoder_channels: Decoder block outputs, fine (stride 4) to coarse (stride 16).
-        upsample: One of :data:`UPSAMPLE_KINDS`.
-        block: One of :data:`BLOCK_KINDS`.
+        decoder: One of :data:`DECODER_KINDS`; ``faithful`` (the default, and the reading
+            of a stored configuration without this key) is the winner's decoder.
+        decoder_channels: Decoder stage outputs, fine (stride 4) to coarse (stride 16);
+            read by the ``faithful``, ``smp_unet`` and ``smp_unetplusplus`` decoders.
+        upsample: One of :data:`UPSAMPLE_KINDS` (``faithful`` decoder only).
+        block: One of :data:`BLOCK_KINDS` (``faithful`` decoder only).
+        fpn_pyramid_channels: Width of the pyramid levels (``smp_fpn`` only).
+        fpn_segmentation_channels: Width of the ``smp_fpn`` output, a multiple of 32
+            (``smp_fpn`` only).
         objectness_dim: Width of the objectness branch of the head.
         classifier_dim: Width of the vessel/fishing branch.
         size_dim: Width of the length branch.
@@ -60,9 +74,12 @@ class ModelConfig:
     in_channels: int = 2
     drop_rate: float = 0.0
     drop_path_rate: float = 0.0
+    decoder: str = "faithful"
     decoder_channels: tuple[int, ...] = (256, 384, 512)
     upsample: str = "shuffle"
     block: str = "ir"
+    fpn_pyramid_channels: int = 256
+    fpn_segmentation_channels: int = 128
     objectness_dim: int = 128
     classifier_dim: int = 128
     size_dim: int = 64
@@ -113,10 +130,7 @@ class ModelConfig:
                 count does not divide.
         """
         check_field_types(self, "")
-        if self.upsample not in UPSAMPLE_KINDS:
-            raise ValueError(f"upsample must be one of {UPSAMPLE_KINDS}, got {self.upsample!r}.")
-        if self.block not in BLOCK_KINDS:
-            raise ValueError(f"block must be one of {BLOCK_KINDS}, got {self.block!r}.")
+        self._validate_decoder()
         if self.output_stride != 2:
             raise ValueError(
                 f"Only output_stride=2 is supported (encoder stride 4 / head upsampling 2), "
@@ -124,17 +138,6 @@ class ModelConfig:
             )
         if self.in_channels < 1:
             raise ValueError(f"in_channels must be >= 1, got {self.in_channels}.")
-        if len(self.decoder_channels) != 3:
-            raise ValueError(
-                "decoder_channels needs 3 entries (strides 4, 8, 16 for encoder features at "
-                f"4, 8, 16, 32), got {list(self.decoder_channels)}."
-            )
-        bad = [c for c in self.decoder_channels if c <= 0 or c % 4]
-        if bad:
-            raise ValueError(
-                f"decoder_channels must be positive multiples of 4 (upsampling divides the "
-                f"channels by 4), got {list(self.decoder_channels)}."
-            )
         for name in ("objectness_dim", "classifier_dim", "size_dim", "offset_dim"):
             dim = getattr(self, name)
             if dim <= 0 or dim % 4 or dim % self.num_groups:
@@ -154,12 +157,47 @@ class ModelConfig:
                 f"{sorted({c.encoder for c in PRESETS.values()})}; see timm.list_models())."
             )
 
+    def _validate_decoder(self) -> None:
+        """Check the decoder kind and the fields of the decoders (all of them, always)."""
+        if self.decoder not in DECODER_KINDS:
+            raise ValueError(f"decoder must be one of {DECODER_KINDS}, got {self.decoder!r}.")
+        if self.upsample not in UPSAMPLE_KINDS:
+            raise ValueError(f"upsample must be one of {UPSAMPLE_KINDS}, got {self.upsample!r}.")
+        if self.block not in BLOCK_KINDS:
+            raise ValueError(f"block must be one of {BLOCK_KINDS}, got {self.block!r}.")
+        if len(self.decoder_channels) != 3:
+            raise ValueError(
+                "decoder_channels needs 3 entries (strides 4, 8, 16 for encoder features at "
+                f"4, 8, 16, 32), got {list(self.decoder_channels)}."
+            )
+        bad = [c for c in self.decoder_channels if c <= 0 or c % 4]
+        if bad:
+            raise ValueError(
+                f"decoder_channels must be positive multiples of 4 (upsampling divides the "
+                f"channels by 4), got {list(self.decoder_channels)}."
+            )
+        if self.fpn_pyramid_channels <= 0:
+            raise ValueError(
+                f"fpn_pyramid_channels must be positive, got {self.fpn_pyramid_channels}."
+            )
+        if self.fpn_segmentation_channels <= 0 or self.fpn_segmentation_channels % FPN_GROUPS:
+            raise ValueError(
+                f"fpn_segmentation_channels must be a positive multiple of {FPN_GROUPS} "
+                f"(GroupNorm groups of the FPN), got {self.fpn_segmentation_channels}."
+            )
+
 
 #: Named architectures. b4/b5/v2s follow the winner's configs with timm 1.0 names
 #: (``tf_efficientnet_b4_ns`` is now ``tf_efficientnet_b4``, weights tag ``.ns_jft_in1k``).
 #: ``cpu_small`` is the default for CPU runs: MobileNetV3-Large with a narrow U-Net
 #: decoder and head, about 0.7-0.9 s for forward+backward of 8 x 2 x 256 x 256 on 2 cores
 #: (resnet18: 1.1 s, efficientnet_b0: 1.3 s, tf_efficientnet_lite0: 1.2-2.7 s).
+#: ``smp_unet_resnet34``, ``smp_fpn_resnet34`` and ``smp_unetplusplus_resnet34`` put smp's
+#: U-Net, FPN and U-Net++ decoders (smp's default widths for the strides 16-4) on a timm
+#: ResNet-34, whose state dict has the keys of smp's ``resnet34`` encoder (torchvision), so
+#: smp or torchvision ResNet weights load as ``encoder_weights``. ``cpu_smp_unet`` is the CPU
+#: variant: ResNet-18, a narrow smp U-Net and the ``cpu_small`` head, about as fast
+#: as ``cpu_small`` for forward+backward of 8 x 2 x 256 x 256 (measured side by side).
 PRESETS: dict[str, ModelConfig] = {
     "b4_unet_s2": ModelConfig(
         encoder="tf_efficientnet_b4",
@@ -191,6 +229,32 @@ PRESETS: dict[str, ModelConfig] = {
         decoder_channels=(64, 96, 128),
         upsample="shuffle",
         block="unet",
+        objectness_dim=64,
+        classifier_dim=64,
+        size_dim=32,
+        offset_dim=16,
+        num_groups=16,
+    ),
+    # smp U-Net on ResNet-34: stages (stride 4, 8, 16) of 64, 128, 256 channels.
+    "smp_unet_resnet34": ModelConfig(
+        encoder="resnet34", decoder="smp_unet", decoder_channels=(64, 128, 256)
+    ),
+    # smp FPN on ResNet-34: pyramid 256, output 128 channels at stride 4.
+    "smp_fpn_resnet34": ModelConfig(
+        encoder="resnet34",
+        decoder="smp_fpn",
+        fpn_pyramid_channels=256,
+        fpn_segmentation_channels=128,
+    ),
+    # smp U-Net++ on ResNet-34: outer stages of 64, 128, 256 channels.
+    "smp_unetplusplus_resnet34": ModelConfig(
+        encoder="resnet34", decoder="smp_unetplusplus", decoder_channels=(64, 128, 256)
+    ),
+    # CPU: smp U-Net (32, 64, 128) on ResNet-18 with the narrow head of cpu_small.
+    "cpu_smp_unet": ModelConfig(
+        encoder="resnet18",
+        decoder="smp_unet",
+        decoder_channels=(32, 64, 128),
         objectness_dim=64,
         classifier_dim=64,
         size_dim=32,
