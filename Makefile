@@ -7,7 +7,7 @@ export KEDRO_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export MPLBACKEND := Agg
 
-.PHONY: demo experiments tracking-ui test lint viz airflow clean-data
+.PHONY: demo demo-xview2 experiments tracking-ui test lint viz airflow clean-data
 
 # The label-source experiments (conf/exp_*), run one after the other after one shared data
 # preparation, then compared (CV, test and out-of-distribution aggregates).
@@ -28,6 +28,13 @@ demo: $(VENV)/.installed
 	$(BIN)/kedro run --pipelines synthetic_data
 	$(BIN)/kedro run
 	$(BIN)/python -m xview3_pipeline.report
+
+# The xView2 family (building damage): synthetic xBD pairs, then the whole chain, then
+# the scores of the siamese ensemble and of the early-fusion baseline.
+demo-xview2: $(VENV)/.installed
+	$(BIN)/kedro run --pipelines xview2_synthetic_data
+	$(BIN)/kedro run --pipelines xview2
+	$(BIN)/python -m xview3_pipeline.xview2.report
 
 experiments: $(VENV)/.installed
 	$(BIN)/kedro run --pipelines synthetic_data

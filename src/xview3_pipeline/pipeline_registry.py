@@ -28,6 +28,19 @@ CLEANING_STAGE = "label_cleaning"
 #: that is already prepared.
 SHARED_STAGES = ("ingestion", "locations")
 
+#: Stages of the ``xview2`` chain (building damage, the ``xview2`` pipeline package), in
+#: order. Like ``__default__``, it does not include its generator ``xview2_synthetic_data``;
+#: ``xview2_pseudo_labels`` is empty unless ``xview2.pseudo_labels.enabled``.
+XVIEW2_STAGES = (
+    "xview2_ingestion",
+    "xview2_folds",
+    "xview2_training",
+    "xview2_pseudo_labels",
+    "xview2_inference",
+    "xview2_tuning",
+    "xview2_submission",
+)
+
 
 def default_stages() -> tuple[str, ...]:
     """Stages of ``__default__``: :data:`DEFAULT_STAGES`, plus cleaning when it is configured."""

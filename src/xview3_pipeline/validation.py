@@ -254,6 +254,47 @@ def _synthetic(block: Mapping[str, Any]) -> None:
         )
 
 
+def _xview2(block: Mapping[str, Any]) -> None:
+    """Every typed configuration of the ``xview2`` block (its stages read the whole block)."""
+    from xview3_pipeline.core.training.teachers import merge_overrides  # noqa: PLC0415
+    from xview3_pipeline.core.xview2.ensemble import ClassWeightFitConfig  # noqa: PLC0415
+    from xview3_pipeline.core.xview2.folds import Xview2FoldConfig  # noqa: PLC0415
+    from xview3_pipeline.core.xview2.inference import Xview2InferenceConfig  # noqa: PLC0415
+    from xview3_pipeline.core.xview2.models import xview2_model_config  # noqa: PLC0415
+    from xview3_pipeline.core.xview2.pseudo_labels import PseudoLabelConfig  # noqa: PLC0415
+    from xview3_pipeline.core.xview2.synthetic import Xview2SyntheticConfig  # noqa: PLC0415
+    from xview3_pipeline.core.xview2.training_config import (  # noqa: PLC0415
+        Xview2TrainingConfig,
+    )
+    from xview3_pipeline.pipelines.xview2_structure import xview2_structure  # noqa: PLC0415
+
+    structure = xview2_structure({"xview2": block})
+    for name in ("raw_root", "truth_root"):
+        if name in block:
+            check_folder_parameter(f"xview2.{name}", block[name])
+    Xview2SyntheticConfig.from_dict(_block(block, "synthetic"))
+    Xview2FoldConfig.from_dict(_block(block, "folds"))
+    models = _block(block, "models")
+    for name in structure.architectures:
+        try:
+            xview2_model_config(models[name])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ParameterError(f"xview2.models.{name}: {exc}") from exc
+    training = _block(block, "training")
+    Xview2TrainingConfig.from_dict(training, what="xview2.training")
+    pseudo = _block(block, "pseudo_labels")
+    PseudoLabelConfig.from_dict(_block(pseudo, "labels"))
+    Xview2TrainingConfig.from_dict(
+        merge_overrides(training, _block(pseudo, "overrides")),
+        what="xview2.pseudo_labels.overrides",
+    )
+    Xview2InferenceConfig.from_dict(_block(block, "inference"))
+    ClassWeightFitConfig.from_dict(_block(block, "tuning"))
+    split = block.get("test_split", "test")
+    if split not in ("test", "hold"):
+        raise ParameterError(f"xview2.test_split={split!r}: expected 'test' or 'hold'.")
+
+
 #: Validator of each top-level mapping block: it builds the block's typed configuration.
 BLOCK_VALIDATORS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "cfar": _cfar,
@@ -271,6 +312,7 @@ BLOCK_VALIDATORS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "synthetic_data": _synthetic,
     "training": _training,
     "tuning": _tuning,
+    "xview2": _xview2,
 }
 #: Top-level parameters that name a folder.
 FOLDER_PARAMETERS: tuple[str, ...] = ("raw_root", "predict_root")

@@ -7,8 +7,12 @@ from xview3_pipeline.datasets.candidate_sets import (
     CandidateSetDataset,
     SceneJob,
 )
-from xview3_pipeline.datasets.checkpoint_dataset import CircleNetCheckpointDataset
+from xview3_pipeline.datasets.checkpoint_dataset import (
+    CircleNetCheckpointDataset,
+    Xview2CheckpointDataset,
+)
 from xview3_pipeline.datasets.exported_ensemble import ExportedEnsembleDataset
+from xview3_pipeline.datasets.numpy_array import NpyDataset
 from xview3_pipeline.datasets.optional_csv import OptionalCSVDataset
 from xview3_pipeline.datasets.skip_empty_csv import SkipEmptyCSVDataset
 from xview3_pipeline.datasets.thresholds import ThresholdsDataset
@@ -21,8 +25,10 @@ __all__ = (
     "CandidateSetDataset",
     "CircleNetCheckpointDataset",
     "ExportedEnsembleDataset",
+    "NpyDataset",
     "OptionalCSVDataset",
     "SceneJob",
     "SkipEmptyCSVDataset",
     "ThresholdsDataset",
+    "Xview2CheckpointDataset",
 )

@@ -13,6 +13,7 @@ run see the same object type. Every refusal names the file.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from copy import deepcopy
 from pathlib import Path, PurePosixPath
@@ -36,6 +37,7 @@ from xview3_pipeline.core.serialization import (
     first_non_finite,
     safe_torch_load,
 )
+from xview3_pipeline.core.xview2.models import Xview2ModelConfig, build_xview2_model
 
 FORMAT_VERSION = 1
 
@@ -77,6 +79,26 @@ class CircleNetCheckpointDataset(AbstractVersionedDataset[nn.Module, nn.Module])
             glob_function=self._fs.glob,
         )
 
+    #: Name of the model family in messages.
+    kind = "CircleNet"
+
+    def _rebuild(self, stored: dict[str, Any]) -> tuple[Any, nn.Module]:
+        """The configuration of a stored model dict and the architecture it describes."""
+        config = ModelConfig.from_dict(stored)
+        # The encoder's initial weights are overwritten by the state dict: do not read
+        # them (the file may not exist where the checkpoint is loaded).
+        return config, build_model(config.replace(encoder_weights=None))
+
+    def _config_dict(self, data: nn.Module) -> dict[str, Any]:
+        """The plain configuration dict of a model to save."""
+        config = getattr(data, "config", None)
+        if not isinstance(config, ModelConfig):
+            raise DatasetError(
+                f"Cannot save {type(data).__name__}: CircleNetCheckpointDataset needs a model "
+                "built by xview3_pipeline.core.models.build_model (with a ModelConfig)."
+            )
+        return config.to_dict()
+
     def load(self) -> nn.Module:
         """Rebuild the model from the newest (or the requested) version.
 
@@ -94,15 +116,12 @@ class CircleNetCheckpointDataset(AbstractVersionedDataset[nn.Module, nn.Module])
             or not {"model_config", "state_dict"} <= set(checkpoint)
         ):
             raise DatasetError(
-                f"{path} is not a CircleNet checkpoint of format {FORMAT_VERSION} "
+                f"{path} is not a {self.kind} checkpoint of format {FORMAT_VERSION} "
                 "(expected keys 'format', 'model_config', 'state_dict')."
             )
         check_finite_tensors(checkpoint["state_dict"], name=path)
         try:
-            config = ModelConfig.from_dict(checkpoint["model_config"])
-            # The encoder's initial weights are overwritten by the state dict: do not
-            # read them (the file may not exist where the checkpoint is loaded).
-            model = build_model(config.replace(encoder_weights=None))
+            config, model = self._rebuild(checkpoint["model_config"])
             model.load_state_dict(checkpoint["state_dict"])
         except (ValueError, TypeError, RuntimeError) as exc:
             raise DatasetError(f"{path} does not match its stored architecture: {exc}") from None
@@ -117,12 +136,7 @@ class CircleNetCheckpointDataset(AbstractVersionedDataset[nn.Module, nn.Module])
             DatasetError: If the model carries no ``config`` (a :class:`ModelConfig`) or
                 has a non-finite weight (named).
         """
-        config = getattr(data, "config", None)
-        if not isinstance(config, ModelConfig):
-            raise DatasetError(
-                f"Cannot save {type(data).__name__}: CircleNetCheckpointDataset needs a model "
-                "built by xview3_pipeline.core.models.build_model (with a ModelConfig)."
-            )
+        model_config = self._config_dict(data)
         state = {k: v.detach().to("cpu").clone() for k, v in data.state_dict().items()}
         bad = first_non_finite(state)
         if bad is not None:
@@ -132,7 +146,7 @@ class CircleNetCheckpointDataset(AbstractVersionedDataset[nn.Module, nn.Module])
             )
         checkpoint = {
             "format": FORMAT_VERSION,
-            "model_config": config.to_dict(),
+            "model_config": model_config,
             "state_dict": state,
             "metadata": deepcopy(getattr(data, "checkpoint_metadata", {})),
         }
@@ -172,3 +186,34 @@ class CircleNetCheckpointDataset(AbstractVersionedDataset[nn.Module, nn.Module])
 
     def _invalidate_cache(self) -> None:
         self._fs.invalidate_cache(get_filepath_str(self._filepath, self._protocol))
+
+
+class Xview2CheckpointDataset(CircleNetCheckpointDataset):
+    """The same safe, versioned checkpoints for the xView2 segmentation models.
+
+    The stored configuration is an
+    :class:`~xview3_pipeline.core.xview2.models.Xview2ModelConfig`; ``load`` rebuilds the
+    siamese or early-fusion network from it (without reading encoder weights files).
+    Example catalog entry::
+
+        "xview2.{architecture}.fold_{k}.model":
+          type: xview3_pipeline.datasets.Xview2CheckpointDataset
+          filepath: data/06_models/xview2/{architecture}/fold_{k}/model.pt
+          versioned: true
+    """
+
+    kind = "xView2 model"
+
+    def _rebuild(self, stored: dict[str, Any]) -> tuple[Any, nn.Module]:
+        config = Xview2ModelConfig.from_dict(stored)
+        fresh = dataclasses.replace(config, encoder_weights=None, weights_path=None)
+        return config, build_xview2_model(fresh)
+
+    def _config_dict(self, data: nn.Module) -> dict[str, Any]:
+        config = getattr(data, "config", None)
+        if not isinstance(config, Xview2ModelConfig):
+            raise DatasetError(
+                f"Cannot save {type(data).__name__}: Xview2CheckpointDataset needs a model "
+                "built by xview3_pipeline.core.xview2.models.build_xview2_model."
+            )
+        return config.to_dict()

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from xview3_pipeline.core.training.config import OptimConfig
 from xview3_pipeline.core.training.fit import FitResult, fit
 from xview3_pipeline.core.training.system import cosine_optimizer
+from xview3_pipeline.core.xview2.losses import WeightedCrossEntropy
 from xview3_pipeline.core.xview2.metric import (
     SCORE_KEYS,
     PixelCounts,
@@ -69,7 +70,7 @@ _MASK_KINDS = (
 
 def weighted_cross_entropy(
     weights: Sequence[float] = WINNER_CLASS_WEIGHTS, ignore_index: int = IGNORE_INDEX
-) -> nn.CrossEntropyLoss:
+) -> WeightedCrossEntropy:
     """The winner's loss: cross-entropy with class weights, mask value 255 ignored.
 
     Args:
@@ -78,11 +79,9 @@ def weighted_cross_entropy(
 
     Returns:
         A loss mapping logits ``(B, 5, H, W)`` and an int64 mask ``(B, H, W)`` to the
-        weighted mean over the non-ignored pixels.
+        weighted mean over the non-ignored pixels (0 when every pixel is ignored).
     """
-    return nn.CrossEntropyLoss(
-        weight=torch.tensor(tuple(weights), dtype=torch.float32), ignore_index=ignore_index
-    )
+    return WeightedCrossEntropy(tuple(weights), ignore_index=ignore_index)
 
 
 def batch_counts(
@@ -185,6 +184,13 @@ class Xview2System(pl.LightningModule):
             self.model.to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------------ training
+    def on_train_epoch_start(self) -> None:
+        """Give the training dataset the epoch, so augmentations and crops change with it."""
+        loader = self.trainer.train_dataloader
+        set_epoch = getattr(getattr(loader, "dataset", None), "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(self.current_epoch)
+
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         """One optimisation step on a batch of crops; logs ``train/loss``."""
         loss = self.loss(self(self._image(batch)), batch["mask"])

@@ -29,6 +29,7 @@ from xview3_pipeline.core.training.config import (
     check_trainer,
     config_block,
 )
+from xview3_pipeline.core.xview2.augmentations import XVIEW2_AUGMENTATION_PRESETS
 
 #: The winner's cross-entropy weights of classes 0..4 (no building, no / minor / major
 #: damage, destroyed).
@@ -38,7 +39,7 @@ N_CLASSES: Final = 5
 #: Mask value of pixels without a target (image padding); the loss and the metric skip them.
 IGNORE_INDEX: Final = 255
 #: Names of the augmentation presets of :mod:`xview3_pipeline.core.xview2.augmentations`.
-AUGMENTATION_PRESETS: Final[tuple[str, ...]] = ("winner", "light", "none")
+AUGMENTATION_PRESETS: Final[tuple[str, ...]] = XVIEW2_AUGMENTATION_PRESETS
 #: Input side multiple of every xView2 model (total encoder stride).
 INPUT_STRIDE: Final = 32
 #: The winner's optimiser: RAdam, decoupled weight decay 1e-5. Its ``train.sh`` uses

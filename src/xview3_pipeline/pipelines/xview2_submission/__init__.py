@@ -1,0 +1,3 @@
+"""``xview2_submission``: the official PNGs, the score reports, polygons and examples."""
+
+from .pipeline import create_pipeline  # NOQA
