@@ -26,7 +26,7 @@ def test_object_arrays_are_refused_on_save_and_on_load(tmp_path):
     with pytest.raises(DatasetError, match="numeric"):
         NpyDataset(filepath=str(path)).save(np.array([{"a": 1}], dtype=object))
     np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(DatasetError, match="o.npy"):
+    with pytest.raises(DatasetError, match=r"o\.npy"):
         NpyDataset(filepath=str(path)).load()
 
 
@@ -34,5 +34,5 @@ def test_a_truncated_file_names_the_file(tmp_path):
     path = tmp_path / "t.npy"
     np.save(path, np.zeros((64, 64), np.float32))
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(DatasetError, match="t.npy"):
+    with pytest.raises(DatasetError, match=r"t\.npy"):
         NpyDataset(filepath=str(path)).load()
