@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from xview3_pipeline.pipelines.xview2_structure import (
@@ -9,7 +11,9 @@ from xview3_pipeline.pipelines.xview2_structure import (
     check_xview2_structure,
     xview2_structure,
 )
+from xview3_pipeline.validation import ParameterError, validate_parameters
 
+REPO = Path(__file__).resolve().parents[2]
 MODELS = {"siamese": "cpu_siamese_unet", "early_fusion": "cpu_early_fusion_unet"}
 
 
@@ -64,3 +68,45 @@ def test_a_run_with_another_structure_than_the_registry_is_refused():
     assert check_xview2_structure(same, built) is built
     with pytest.raises(ValueError, match="built with"):
         check_xview2_structure({**same, "folds": {"n_folds": 3}}, built)
+
+
+def _parameters(env: str | None = None) -> dict[str, object]:
+    """The project's parameters of ``conf/base`` (and ``env``) through Kedro's loader."""
+    from kedro.config import OmegaConfigLoader
+
+    from xview3_pipeline.settings import CONFIG_LOADER_ARGS
+
+    args = {**CONFIG_LOADER_ARGS, "default_run_env": env or ""}
+    loader = OmegaConfigLoader(conf_source=str(REPO / "conf"), env=env, **args)
+    return dict(loader["parameters"])
+
+
+@pytest.mark.parametrize("env", [None, "xview2_full"])
+def test_the_default_and_the_winner_recipe_pass_the_run_start_checks(env):
+    params = _parameters(env)
+    assert validate_parameters(params, ["xview2"]) == ["xview2"]
+    s = xview2_structure(params)
+    if env is None:
+        assert (s.n_folds, s.ensemble, s.baseline) == (2, ("siamese",), "early_fusion")
+    else:
+        assert s.n_folds == 5 and len(s.ensemble) == 6 and s.pseudo_labels
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"models": {"siamese": "resnet9_unet"}}, "xview2.models.siamese"),
+        ({"training": {"data": {"crop_size": 100}}}, "crop_size"),
+        ({"inference": {"tta": "rotate"}}, "tta"),
+        ({"tuning": {"method": "grid"}}, "method"),
+        ({"pseudo_labels": {"overrides": {"trainer": {"max_epochs": 0}}}}, "max_epochs"),
+        ({"test_split": "train"}, "test_split"),
+    ],
+)
+def test_a_bad_xview2_value_stops_the_run_before_any_node(override, message):
+    params = _parameters()
+    block = dict(params["xview2"])
+    for key, value in override.items():
+        block[key] = {**block[key], **value} if isinstance(value, dict) else value
+    with pytest.raises(ParameterError, match=message):
+        validate_parameters({"xview2": block}, ["xview2"])

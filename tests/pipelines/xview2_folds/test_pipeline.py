@@ -76,5 +76,5 @@ def test_pipeline_reads_the_pair_index_and_the_fold_parameters():
     assert pipeline.outputs() == {"xview2_fold_balance", "xview2_fold_balance_plot"}
     params = yaml.safe_load((REPO / "conf" / "base" / "parameters_xview2.yml").read_text())
     assert params["xview2"]["folds"] == {
-        "n_folds": 5, "seed": 42, "shuffle": True, "group_by": "image", "splits": ["train"],
+        "n_folds": 2, "seed": 42, "shuffle": True, "group_by": "image", "splits": ["train"],
     }  # fmt: skip
