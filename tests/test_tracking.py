@@ -124,6 +124,26 @@ def test_thresholds_and_report_tables() -> None:
     assert output_metrics("cnn.submission", pd.DataFrame()) == []
 
 
+def test_xview2_reports_and_class_weights_are_metrics() -> None:
+    report = {"score": 0.3, "localization_f1": 0.5, "n_images": 4, "scored": True, "split": "test"}
+    assert dict((k, v) for k, v, _ in output_metrics("xview2_score_report", report)) == {
+        "xview2.test.score": 0.3, "xview2.test.localization_f1": 0.5,
+    }  # fmt: skip
+    baseline = output_metrics("xview2_baseline_score_report", {"score": None, "damage_f1": 0.1})
+    assert baseline == [("xview2.baseline.test.damage_f1", 0.1, 0)]
+    fit = {
+        "weights": [0.5, 1.1, 1.0, 1.0, 1.2],
+        "score_before": {"score": 0.1},
+        "score_after": {"score": 0.2},
+        "method": "nelder-mead",
+    }
+    metrics = dict((k, v) for k, v, _ in output_metrics("xview2.siamese.class_weights", fit))
+    assert metrics["xview2.siamese.class_weight_4"] == 1.2
+    assert metrics["xview2.siamese.oof_before.score"] == 0.1
+    assert metrics["xview2.siamese.oof_after.score"] == 0.2
+    assert len(metrics) == 7
+
+
 def test_training_history_is_a_series_per_epoch() -> None:
     history = pd.DataFrame(
         {"epoch": [0, 1], "step": [4, 8], "train/total": [2.0, 1.0], "val/aggregate": [0.1, 0.3]}

@@ -233,6 +233,35 @@ def history_metrics(namespace: str, history: pd.DataFrame) -> list[tuple[str, fl
     return out
 
 
+#: The xView2 score reports and the metric prefix of each.
+XVIEW2_REPORTS: dict[str, str] = {
+    "xview2_score_report": "xview2.test",
+    "xview2_baseline_score_report": "xview2.baseline.test",
+}
+
+
+def xview2_metrics(name: str, data: Mapping[str, Any]) -> dict[str, float]:
+    """An xView2 score report (``xview2.test.score``, …) or class-weight fit as metrics.
+
+    A class-weight fit ``xview2.<architecture>.class_weights`` gives its five weights and
+    the out-of-fold scores before and after the fit (``xview2.siamese.oof_after.score``).
+    """
+    if name in XVIEW2_REPORTS:
+        prefix = XVIEW2_REPORTS[name]
+        return {
+            _key(f"{prefix}.{k}"): v
+            for k, value in data.items()
+            if k != "n_images" and (v := _number(value)) is not None
+        }
+    head = name.removesuffix(".class_weights")
+    out = {_key(f"{head}.class_weight_{i}"): float(w) for i, w in enumerate(data["weights"])}
+    for stage in ("before", "after"):
+        for key, value in (data.get(f"score_{stage}") or {}).items():
+            if (v := _number(value)) is not None:
+                out[_key(f"{head}.oof_{stage}.{key}")] = v
+    return out
+
+
 def output_metrics(name: str, data: Any) -> list[tuple[str, float, int]]:
     """The metrics of one pipeline output, by its name; empty for other outputs."""
     head, _, tail = name.rpartition(".")
@@ -246,6 +275,8 @@ def output_metrics(name: str, data: Any) -> list[tuple[str, float, int]]:
         return history_metrics(head, data)
     elif name in TABLE_REPORTS and isinstance(data, pd.DataFrame):
         flat = table_metrics(name, data)
+    elif (name in XVIEW2_REPORTS or tail == "class_weights") and isinstance(data, Mapping):
+        flat = xview2_metrics(name, data)
     else:
         return []
     return [(key, value, 0) for key, value in flat.items()]
@@ -255,7 +286,11 @@ _METRIC_SUFFIXES = (".cv_scores", ".test_score_report", ".best_thresholds", ".tr
 
 
 def _has_metrics(name: str) -> bool:
-    return name.endswith(_METRIC_SUFFIXES) or name in TABLE_REPORTS
+    return (
+        name.endswith((*_METRIC_SUFFIXES, ".class_weights"))
+        or name in TABLE_REPORTS
+        or name in XVIEW2_REPORTS
+    )
 
 
 def saved_path(dataset: Any) -> tuple[PurePosixPath, Path] | None:

@@ -18,6 +18,7 @@ import yaml
 from PIL import Image
 
 from xview3_pipeline.core.xview2.metric import SCORE_KEYS, score_directories
+from xview3_pipeline.pipeline_registry import XVIEW2_STAGES
 
 #: Tiny data and one-epoch models (conf/local: the namespaces are built from conf/).
 TINY = {
@@ -42,15 +43,6 @@ TINY = {
         "submission": {"examples": 1},
     }
 }
-STAGES = (
-    "xview2_ingestion",
-    "xview2_folds",
-    "xview2_training",
-    "xview2_pseudo_labels",
-    "xview2_inference",
-    "xview2_tuning",
-    "xview2_submission",
-)
 
 
 @pytest.mark.kedro_run
@@ -59,7 +51,7 @@ def test_each_xview2_stage_runs_through_kedro_to_scored_submissions(
 ) -> None:
     (kedro_project / "conf/local/parameters_xview2.yml").write_text(yaml.safe_dump(TINY))
     kedro_runner(kedro_project, ["xview2_synthetic_data"])
-    for stage in STAGES:
+    for stage in XVIEW2_STAGES:
         kedro_runner(kedro_project, [stage])
 
     data = kedro_project / "data"

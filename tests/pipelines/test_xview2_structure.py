@@ -76,8 +76,9 @@ def _parameters(env: str | None = None) -> dict[str, object]:
 
     from xview3_pipeline.settings import CONFIG_LOADER_ARGS
 
-    args = {**CONFIG_LOADER_ARGS, "default_run_env": env or ""}
-    loader = OmegaConfigLoader(conf_source=str(REPO / "conf"), env=env, **args)
+    loader = OmegaConfigLoader(
+        conf_source=str(REPO / "conf"), env=env or "local", **CONFIG_LOADER_ARGS
+    )
     return dict(loader["parameters"])
 
 

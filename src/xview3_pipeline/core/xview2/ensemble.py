@@ -262,6 +262,18 @@ class ClassWeightFitConfig:
     bounds: tuple[float, float] = (0.0, 4.0)
     rule: MaskRule = "winner"
 
+    def __post_init__(self) -> None:
+        for name, choices in (("method", FitMethod), ("rule", MaskRule)):
+            if getattr(self, name) not in get_args(choices):
+                raise ValueError(
+                    f"xview2.tuning.{name} must be one of {get_args(choices)}, got "
+                    f"{getattr(self, name)!r}."
+                )
+        for name in ("maxiter", "n_trials"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"xview2.tuning.{name} must be an integer >= 1, got {value!r}.")
+
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> ClassWeightFitConfig:
         """Build from a parameters mapping (lists work for ``init`` and ``bounds``).
