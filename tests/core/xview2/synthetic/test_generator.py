@@ -175,6 +175,7 @@ def test_geotiff_option_writes_the_crs_and_lng_lat_follows_the_geotransform(tmp_
             assert src.crs.to_epsg() == row["epsg"] and src.count == 3
             transform = src.transform
         doc = _label(out.raw_root, row)
+        assert doc["metadata"]["img_name"] == row["image"].rsplit("/", 1)[-1]
         to_geo = Transformer.from_crs(row["epsg"], 4326, always_xy=True)
         for a, b in zip(doc["features"]["xy"], doc["features"]["lng_lat"], strict=True):
             xy = shapely.get_coordinates(wkt.loads(a["wkt"]))

@@ -191,7 +191,7 @@ def _write_pair(
         write_image(img, rgb, transform, event.epsg)
         doc = label_document(
             polygons, uids, subtypes if phase == "post" else None,
-            meta=metadata(plan, phase, acq, size), transform=transform, epsg=event.epsg,
+            meta=metadata(plan, phase, acq, size, suffix), transform=transform, epsg=event.epsg,
         )  # fmt: skip
         lab.write_text(json.dumps(doc))
         m = plan.misalignment if phase == "post" else None

@@ -66,8 +66,14 @@ def to_lng_lat(polygons: Sequence[Polygon], transform: Affine, epsg: int) -> lis
     return list(shapely.transform(np.asarray(polygons, dtype=object), project))
 
 
-def metadata(plan: PairPlan, phase: Phase, acquisition: Acquisition, size: int) -> dict[str, Any]:
-    """The ``metadata`` block of one image, with the keys of the real xBD labels."""
+def metadata(
+    plan: PairPlan, phase: Phase, acquisition: Acquisition, size: int, suffix: str = ".png"
+) -> dict[str, Any]:
+    """The ``metadata`` block of one image, with the keys of the real xBD labels.
+
+    ``suffix`` is the image file's (``.png``, or ``.tif`` for GeoTIFF), so ``img_name``
+    names the file written.
+    """
     event = plan.event
     rng = np.random.default_rng([*plan.seed, 0 if phase == "pre" else 1])
     return {
@@ -88,7 +94,7 @@ def metadata(plan: PairPlan, phase: Phase, acquisition: Acquisition, size: int) 
         "width": size,
         "height": size,
         "id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
-        "img_name": image_name(plan.image_id, phase),
+        "img_name": image_name(plan.image_id, phase, suffix),
     }
 
 
