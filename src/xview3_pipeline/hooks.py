@@ -37,8 +37,9 @@ from xview3_pipeline.validation import ParameterError, check_holdout_size, valid
 logger = logging.getLogger(__name__)
 
 _PARAMS = "params:"
-#: A dataset of a fold namespace (``fold_2.model``, ``b4_unet_s2.fold_0.model``).
-_FOLD_DATASET = re.compile(r"(^|\.)fold_\d+\.")
+#: A dataset of an xView3 fold namespace (``fold_2.model``, ``b4_unet_s2.fold_0.model``);
+#: the xView2 namespaces (``xview2.<architecture>.fold_k``) are checked by their own nodes.
+_FOLD_DATASET = re.compile(r"^(?!xview2\.)(.*\.)?fold_\d+\.")
 
 
 def parameter_blocks(pipeline: Pipeline) -> set[str]:

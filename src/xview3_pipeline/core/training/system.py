@@ -80,7 +80,29 @@ def cosine_optimizer(
     }
 
 
-class CircleNetSystem(pl.LightningModule):
+class ChannelsLastSystem(pl.LightningModule):
+    """A Lightning system whose network (``self.model``) runs channels-last on CUDA.
+
+    Subclasses set ``self.model`` and ``self.channels_last``; batches carry ``image``.
+    """
+
+    model: nn.Module
+    channels_last: bool
+
+    def _image(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The batch's ``image``, channels-last when the system runs so on CUDA."""
+        image = batch["image"]
+        if self.channels_last and image.is_cuda:
+            image = image.contiguous(memory_format=torch.channels_last)
+        return image
+
+    def on_fit_start(self) -> None:
+        """Switch the model to channels-last on CUDA."""
+        if self.channels_last and self.device.type == "cuda":
+            self.model.to(memory_format=torch.channels_last)
+
+
+class CircleNetSystem(ChannelsLastSystem):
     """Trains a CircleNet on crops and validates it with the xView3 metric.
 
     Args:
@@ -134,17 +156,6 @@ class CircleNetSystem(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> CircleNetOutputs:
         """Run the network on ``(B, 2, H, W)`` normalised [VH, VV] images."""
         return self.model(x)
-
-    def _image(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        image = batch["image"]
-        if self.channels_last and image.is_cuda:
-            image = image.contiguous(memory_format=torch.channels_last)
-        return image
-
-    def on_fit_start(self) -> None:
-        """Switch the model to channels-last on CUDA."""
-        if self.channels_last and self.device.type == "cuda":
-            self.model.to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:

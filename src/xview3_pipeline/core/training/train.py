@@ -31,6 +31,13 @@ from xview3_pipeline.core.training.system import CircleNetSystem
 logger = logging.getLogger(__name__)
 
 
+def rank_and_world() -> tuple[int, int]:
+    """``(rank, world size)`` of the process group, ``(0, 1)`` outside distributed runs."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
 class EpochSampler(Sampler[int]):
     """Indices ``0 .. n-1`` of the current rank that tell the dataset the epoch.
 
@@ -46,21 +53,16 @@ class EpochSampler(Sampler[int]):
     def __init__(self, dataset: CircleNetCropDataset) -> None:
         self.dataset = dataset
 
-    def _rank_world(self) -> tuple[int, int]:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return 0, 1
-
     def set_epoch(self, epoch: int) -> None:
         """Forward the epoch to the dataset."""
         self.dataset.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[int]:
-        rank, world = self._rank_world()
+        rank, world = rank_and_world()
         return iter(range(rank, len(self.dataset), world))
 
     def __len__(self) -> int:
-        rank, world = self._rank_world()
+        rank, world = rank_and_world()
         return len(range(rank, len(self.dataset), world))
 
 

@@ -12,7 +12,7 @@ arrays at once, except the polygon layer itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -144,26 +144,19 @@ def score_submission(
     return {"split": split, "scored": True, **report}
 
 
-def _pairs_in_both(
-    submission: Partitions, target_masks: Partitions, split: str
-) -> Iterator[tuple[str, tuple[Any, Any], tuple[Any, Any]]]:
-    preds = partition_pairs(submission, "prediction")
-    for key, target in split_targets(target_masks, split).items():
-        if key in preds:
-            yield key, preds[key], target
-
-
 def submission_confusion(
     submission: Partitions, target_masks: Partitions, split: str
 ) -> pd.DataFrame:
-    """Pixel confusion (rows target 0..4, columns predicted) summed over the scored pairs."""
-    total: pd.DataFrame | None = None
-    for key, (_, pred), (_, target) in _pairs_in_both(submission, target_masks, split):
-        cm = confusion_matrix(as_mask(pred, f"{key} damage"), as_mask(target, f"{key} target"))
-        total = cm if total is None else total + cm
-    if total is None:
-        return confusion_matrix(np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8)) * 0
-    return total
+    """Pixel confusion (rows target 0..4, columns predicted) summed over the scored pairs.
+
+    The masks are loaders, so :func:`~xview3_pipeline.core.xview2.reports.confusion_matrix`
+    reads one pair at a time.
+    """
+    preds = partition_pairs(submission, "prediction")
+    targets = {k: t for k, t in split_targets(target_masks, split).items() if k in preds}
+    return confusion_matrix(
+        {k: preds[k][1] for k in targets}, {k: t[1] for k, t in targets.items()}
+    )
 
 
 def example_images(

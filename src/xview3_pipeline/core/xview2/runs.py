@@ -230,11 +230,8 @@ def _one_pair(
     h, w = int(item["height"]), int(item["width"])
     image = item["image"][:, :h, :w]
     kwargs = inference.predict_kwargs()
-    total = np.zeros((0,), dtype=np.float32)
-    for i, model in enumerate(models):
-        probs = predict_probabilities(model, image, **kwargs)
-        total = probs if i == 0 else total + probs
-    return (total / max(1, len(models))).astype(PROBABILITY_DTYPE)
+    total = sum(predict_probabilities(model, image, **kwargs) for model in models)
+    return (np.asarray(total) / len(models)).astype(PROBABILITY_DTYPE)
 
 
 def lazy_probabilities(

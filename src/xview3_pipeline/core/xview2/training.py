@@ -30,7 +30,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from xview3_pipeline.core.training.config import OptimConfig
 from xview3_pipeline.core.training.fit import FitResult, fit
-from xview3_pipeline.core.training.system import cosine_optimizer
+from xview3_pipeline.core.training.system import ChannelsLastSystem, cosine_optimizer
+from xview3_pipeline.core.training.train import rank_and_world
 from xview3_pipeline.core.xview2.losses import WeightedCrossEntropy
 from xview3_pipeline.core.xview2.metric import (
     SCORE_KEYS,
@@ -130,7 +131,7 @@ def batch_counts(
     return total
 
 
-class Xview2System(pl.LightningModule):
+class Xview2System(ChannelsLastSystem):
     """Trains a damage-segmentation network on crops and validates it on whole images.
 
     Args:
@@ -171,17 +172,6 @@ class Xview2System(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, 5, H, W)`` of normalised pre/post images ``(B, 6, H, W)``."""
         return self.model(x)
-
-    def _image(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        image = batch["image"]
-        if self.channels_last and image.is_cuda:
-            image = image.contiguous(memory_format=torch.channels_last)
-        return image
-
-    def on_fit_start(self) -> None:
-        """Switch the model to channels-last on CUDA."""
-        if self.channels_last and self.device.type == "cuda":
-            self.model.to(memory_format=torch.channels_last)
 
     # ------------------------------------------------------------------ training
     def on_train_epoch_start(self) -> None:
@@ -293,20 +283,15 @@ class EpochRandomSampler(Sampler[int]):
         """Select the draw of ``epoch``."""
         self.epoch = epoch
 
-    def _rank_world(self) -> tuple[int, int]:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return torch.distributed.get_rank(), torch.distributed.get_world_size()
-        return 0, 1
-
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         rounds = -(-self.num_samples // self.n_items)
         draw = torch.cat([torch.randperm(self.n_items, generator=generator) for _ in range(rounds)])
-        rank, world = self._rank_world()
+        rank, world = rank_and_world()
         return iter(draw[: self.num_samples][rank::world].tolist())
 
     def __len__(self) -> int:
-        rank, world = self._rank_world()
+        rank, world = rank_and_world()
         return len(range(rank, self.num_samples, world))
 
 

@@ -15,7 +15,7 @@ from xview3_pipeline.core.xview2.data import damage_mask_loaders
 from xview3_pipeline.core.xview2.pseudo_labels import PseudoLabelConfig
 from xview3_pipeline.core.xview2.runs import fine_tune_fold_model, pseudo_label_partitions
 from xview3_pipeline.pipelines.xview2_structure import Xview2Structure, check_xview2_structure
-from xview3_pipeline.pipelines.xview2_training.nodes import _curves
+from xview3_pipeline.pipelines.xview2_training.nodes import training_curves
 
 Partitions = dict[str, Callable[[], Any]]
 
@@ -64,7 +64,7 @@ def fine_tune_xview2_fold(
         architecture=architecture,
         fold=fold,
     )
-    return model, history, _curves(history, f"{architecture} fold {fold}, pseudo-labels")
+    return model, history, training_curves(history, f"{architecture} fold {fold}, pseudo-labels")
 
 
 def _as_array(load: Callable[[], Image.Image]) -> Callable[[], NDArray[np.uint8]]:

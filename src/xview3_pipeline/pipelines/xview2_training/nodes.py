@@ -50,10 +50,11 @@ def train_xview2_fold(
         architecture=architecture,
         fold=fold,
     )
-    return model, history, _curves(history, f"{architecture} fold {fold}")
+    return model, history, training_curves(history, f"{architecture} fold {fold}")
 
 
-def _curves(history: pd.DataFrame, title: str) -> Figure:
+def training_curves(history: pd.DataFrame, title: str) -> Figure:
+    """The loss and score curves of a history, titled with its best validation score."""
     best = history["val/score"].max() if "val/score" in history else float("nan")
     return plot_history(history, f"{title}: best val xView2 score {best:.3f}")
 
