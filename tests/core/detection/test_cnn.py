@@ -607,3 +607,69 @@ def test_non_finite_model_output_is_an_error_naming_scene_and_tile(tmp_path: Pat
         NonFiniteOutputError, match=r"Scene nan_scene: .*rows 0-64, columns 0-64.*objectness"
     ):
         predict_scene(NanModel(), scene, config())
+
+
+def test_measured_lengths_replace_the_networks(tmp_path: Path) -> None:
+    """``length.source: measured`` gives the extent of the blob, ``cnn`` the regression."""
+    rng = np.random.default_rng(0)
+    vv = background(192, 192)
+    vh = (-30.0 + 10 * np.log10(rng.gamma(4.4, 1 / 4.4, (192, 192)))).astype(np.float32)
+    vv[96, 90:102] = -5.0  # a 12-pixel (120 m) target along the columns
+    vh[96, 90:102] = -10.0
+    scene = write_sar(tmp_path, vv, vh)
+    ens = build_ensemble([CentroidModel()], config())
+    learned = predict_scene(ens, scene, config(min_objectness=0.5))
+    measured = predict_scene(
+        ens, scene, config(min_objectness=0.5, length={"source": "measured", "search_px": 6})
+    )
+    assert len(learned) == len(measured) > 0
+    pd.testing.assert_frame_equal(
+        learned.drop(columns="vessel_length_m"), measured.drop(columns="vessel_length_m")
+    )
+    near = (measured.detect_scene_row - 96).abs() <= 2
+    assert near.any()
+    np.testing.assert_allclose(measured.loc[near, "vessel_length_m"], 120.0, rtol=0.1)
+    assert not np.allclose(learned.loc[near, "vessel_length_m"], 120.0, rtol=0.1)
+    assert "length_s" in measured.attrs["inference"]
+
+
+def test_length_settings_enter_the_fingerprint_only_when_used() -> None:
+    from xview3_pipeline.core.detection.cnn import CnnDetector
+
+    ens = build_ensemble([ConstantModel()], config())
+
+    def fingerprint(**length: object) -> str:
+        return CnnDetector(ens, config(length=length)).fingerprint()
+
+    assert fingerprint() == fingerprint(pfa=1e-5)  # source cnn: not used
+    assert fingerprint(source="measured") != fingerprint()
+    assert fingerprint(source="measured") != fingerprint(source="measured", pfa=1e-5)
+    with pytest.raises(ValueError, match=r"inference\.length\.source"):
+        config(length={"source": "cfar"})
+    with pytest.raises(ValueError, match=r"Unknown inference\.length key"):
+        config(length={"sources": "cnn"})
+
+
+def test_land_filter_leaves_out_candidates_on_land(tmp_path: Path) -> None:
+    vv = background(192, 192)
+    vv[40, 40] = vv[150, 150] = 0.0  # one target on land (left), one at sea
+    scene = write_sar(tmp_path, vv)
+    owi = np.zeros((4, 4), np.float32)
+    owi[:, 0] = 1.0  # land: columns 0-49
+    write_raster(
+        scene.vv_path.parent / "owiMask.tif",
+        owi,
+        transform=Affine(500.0, 0.0, 500_000.0, 0.0, -500.0, 5_000_000.0),
+    )
+    scene = Scene.from_folder(scene.vv_path.parent)
+    ens = build_ensemble([CentroidModel()], config())
+    kept = predict_scene(ens, scene, config(min_objectness=0.5))
+    filtered = predict_scene(ens, scene, config(min_objectness=0.5, land_filter=True))
+    assert {(40, 40), (150, 150)} <= set(
+        zip(kept.detect_scene_row, kept.detect_scene_column, strict=True)
+    )
+    assert (filtered.detect_scene_column >= 50).all()
+    assert (150, 150) in set(
+        zip(filtered.detect_scene_row, filtered.detect_scene_column, strict=True)
+    )
+    assert filtered.attrs["inference"]["on_land"] == len(kept) - len(filtered) > 0

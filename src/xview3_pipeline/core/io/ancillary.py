@@ -392,6 +392,15 @@ class LandRaster:
             out[np.ix_(ok_r, ok_c)] = self.land[np.ix_(rows[ok_r], cols[ok_c])]
         return out
 
+    def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``(n,)`` bool land at scene pixels ``(rows, cols)``; outside the raster is sea."""
+        r = np.asarray(rows, dtype=np.int64) // self.cell_px
+        c = np.asarray(cols, dtype=np.int64) // self.cell_px
+        ok = (r >= 0) & (r < self.land.shape[0]) & (c >= 0) & (c < self.land.shape[1])
+        out = np.zeros(r.shape, dtype=bool)
+        out[ok] = self.land[r[ok], c[ok]]
+        return out
+
     def distance_km(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Distance from pixels' cells to the nearest land cell (centres), km.
 

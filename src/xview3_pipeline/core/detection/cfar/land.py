@@ -12,7 +12,7 @@ from xview3_pipeline.core.constants import PIX_TO_M
 from xview3_pipeline.core.detection.scene import Scene
 from xview3_pipeline.core.io.ancillary import LandRaster, Shoreline
 
-__all__ = ["LandMaskFn", "owi_land_mask", "shoreline_land_mask"]
+__all__ = ["LandMaskFn", "owi_land_mask", "owi_land_raster", "shoreline_land_mask"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,23 @@ def owi_land_mask(
         A function ``(row0, n_rows, width) → (n_rows, width)`` bool, or None when the
         scene has no ``owiMask.tif``.
     """
+    land = owi_land_raster(scene, buffer_m=buffer_m, land_codes=land_codes, fine_cell_m=fine_cell_m)
+    return None if land is None else land.window
+
+
+def owi_land_raster(
+    scene: Scene,
+    *,
+    buffer_m: float,
+    land_codes: Sequence[int] = (1, 5),
+    fine_cell_m: float = 100.0,
+) -> LandRaster | None:
+    """The buffered land cells of :func:`owi_land_mask` (same arguments), or None.
+
+    Returns:
+        The :class:`~xview3_pipeline.core.io.ancillary.LandRaster` (``window`` for bands,
+        ``at`` for points), or None when the scene has no ``owiMask.tif``.
+    """
     path = scene.owi_mask_path
     if path is None:
         return None
@@ -61,7 +78,7 @@ def owi_land_mask(
         land_codes=land_codes,
     )
     logger.debug("owiMask %s: %d land cells, buffer %.0f m", path, int(land.land.sum()), buffer_m)
-    return land.buffered(buffer_m).window
+    return land.buffered(buffer_m)
 
 
 def shoreline_land_mask(shoreline: Shoreline, buffer_m: float) -> LandMaskFn:

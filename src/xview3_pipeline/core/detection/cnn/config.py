@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -20,6 +20,7 @@ import torch
 from xview3_pipeline.core.config import RenamedOptionWarning, check_keys, resolve_alias
 from xview3_pipeline.core.data.normalization import NORMALIZATIONS
 from xview3_pipeline.core.detection.cnn.tiling import COVERAGE_ALIASES, COVERAGES
+from xview3_pipeline.core.detection.length import LengthConfig
 
 __all__ = ["AMP_DTYPES", "ENCODER_STRIDE", "InferenceConfig"]
 
@@ -65,6 +66,14 @@ class InferenceConfig:
         prefetch: Tile batches read and normalised ahead in a background thread while the
             model runs (the bound of its queue); 0 reads in the calling thread. Never
             changes the candidates.
+        land_filter: Leave out candidates on land by the scene's ``owiMask``
+            (:func:`~xview3_pipeline.core.detection.land_filter.drop_on_land`); the
+            winner did not.
+        land_buffer_m: Land grown by this much for ``land_filter``, metres (>= 0).
+        length: Where each candidate's length comes from
+            (:class:`~xview3_pipeline.core.detection.length.LengthConfig`): the network's
+            regression (``source: cnn``, the winner's), the extent measured in the image
+            around it, or a blend; a mapping is converted.
     """
 
     tile_size: int = 512
@@ -86,8 +95,13 @@ class InferenceConfig:
     progress: bool = True
     prefetch: int = 2
     compile: bool = False
+    land_filter: bool = False
+    land_buffer_m: float = 0.0
+    length: LengthConfig = field(default_factory=LengthConfig)
 
     def __post_init__(self) -> None:
+        if isinstance(self.length, Mapping):
+            object.__setattr__(self, "length", LengthConfig.from_dict(self.length))
         coverage = resolve_alias(self.coverage, COVERAGE_ALIASES, what="inference.coverage")
         object.__setattr__(self, "coverage", coverage)
         problems = self._grid_problems() + self._other_problems()
@@ -134,6 +148,8 @@ class InferenceConfig:
             problems.append(f"inference.nms_kernel={self.nms_kernel} must be odd and >= 1")
         if self.prefetch < 0:
             problems.append(f"inference.prefetch={self.prefetch} must be >= 0 (0: no thread)")
+        if self.land_buffer_m < 0:
+            problems.append(f"inference.land_buffer_m={self.land_buffer_m} must be >= 0")
         if self.gdal_cache_mb < 1:
             problems.append(f"inference.gdal_cache_mb={self.gdal_cache_mb} must be >= 1")
         if self.device != "auto":

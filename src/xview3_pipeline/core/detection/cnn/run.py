@@ -73,6 +73,8 @@ from xview3_pipeline.core.detection.cnn.prefetch import (
 from xview3_pipeline.core.detection.cnn.tiling import TileGrid
 from xview3_pipeline.core.detection.contract import module_fingerprint
 from xview3_pipeline.core.detection.georef import add_scene_columns, scene_shoreline
+from xview3_pipeline.core.detection.land_filter import drop_on_land
+from xview3_pipeline.core.detection.length import refine_lengths
 from xview3_pipeline.core.detection.scene import Scene
 
 __all__ = [
@@ -313,7 +315,11 @@ def predict_scene(
             converted, in place.
         scene: The scene (its shoreline file, else its ``owiMask.tif``, gives the shore
             distance).
-        config: Settings; :class:`InferenceConfig` defaults when ``None``.
+        config: Settings; :class:`InferenceConfig` defaults when ``None``. With
+            ``land_filter`` the candidates on land are then left out; with
+            ``length.source`` other than ``cnn`` the lengths are measured in the
+            image around each candidate (:func:`~xview3_pipeline.core.detection.length.
+            refine_lengths`, one more window read per candidate).
 
     Returns:
         One row per candidate, :data:`~xview3_pipeline.core.detection.contract.
@@ -325,6 +331,15 @@ def predict_scene(
     """
     config = config or InferenceConfig()
     stats, frame = run_scene(model_fn, scene, config, StreamingSink)
+    if config.land_filter:
+        n_before = len(frame)
+        frame = drop_on_land(frame, scene, buffer_m=config.land_buffer_m)
+        stats["on_land"] = n_before - len(frame)
+    if config.length.source != "cnn":
+        t0 = time.perf_counter()
+        with SceneBands(scene, gdal_cache_mb=config.gdal_cache_mb) as bands:
+            frame = refine_lengths(frame, bands, config.length)
+        stats["length_s"] = time.perf_counter() - t0
     out = add_scene_columns(frame, scene, scene_shoreline(scene))
     out.attrs["inference"] = stats
     logger.info(
@@ -373,6 +388,8 @@ class CnnDetector:
         """SHA-256 of the weights and of the settings that change the candidates."""
         if self._fingerprint is None:
             settings = {k: v for k, v in self.config.to_dict().items() if k not in _OUTPUT_NEUTRAL}
+            if self.config.length.source == "cnn":  # the measurement settings do not apply
+                del settings["length"]
             self._fingerprint = module_fingerprint(self.model, {"cnn": settings})
         return self._fingerprint
 

@@ -1,0 +1,262 @@
+"""Vessel length measured in the image around each detection (the CFAR's extent estimate).
+
+The CircleNet regresses a length from what it has learned of the training scenes' vessel
+brightness and blur; on scenes of another sensor state (a brighter sea, weaker returns per
+metre, a wider point spread) the regression drifts, while the extent of the bright blob in
+the image does not depend on those learned relations. :func:`measure_lengths` measures it
+for a set of detections with the CFAR baseline's own estimator
+(:mod:`~xview3_pipeline.core.detection.cfar.clusters`), one small window per detection:
+
+1. A ``(2r + 1)²`` window of the channel is read around the detection (``r = radius_px``),
+   in linear power; outside the scene and nodata are NaN.
+2. The clutter mean ``μ`` is the mean of the window's pixels farther than ``guard_px``
+   (Chebyshev) from the detection, with the brightest ``trim`` share left out (other
+   targets, sidelobes).
+3. Pixels with ``I / μ`` above the Gamma threshold of ``pfa`` (``enl`` looks) are flagged;
+   the 8-connected flagged component holding the brightest flagged pixel within
+   ``search_px`` of the detection is the object.
+4. Its length is ``sqrt(12 · max(λ − deblur_px2, 0))`` pixels, ``λ`` the largest
+   eigenvalue of the covariance of its pixel positions weighted by the excess
+   ``I / μ − 1`` (a uniform segment of length ``L`` has variance ``L² / 12``), at least one
+   pixel, times the pixel spacing.
+
+A detection without a flagged pixel near it has no measurement (NaN). :func:`refine_lengths`
+puts the measurement into a candidate table: ``cnn`` keeps the network's length,
+``measured`` takes the measurement (the network's where there is none), ``blend`` their
+geometric mean with weight ``blend`` on the measurement.
+
+All windows of a chunk of detections are measured at once (numpy and one
+``scipy.ndimage.label`` over the stack); memory is ``chunk · (2r + 1)² · 8`` B per array (float64).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from xview3_pipeline.core.config import check_keys
+from xview3_pipeline.core.constants import PIX_TO_M
+from xview3_pipeline.core.detection.bands import BandSource
+from xview3_pipeline.core.detection.cfar.threshold import gamma_threshold
+
+__all__ = ["LENGTH_SOURCES", "LengthConfig", "measure_lengths", "refine_lengths"]
+
+#: Where a candidate's ``vessel_length_m`` comes from.
+LENGTH_SOURCES: tuple[str, ...] = ("cnn", "measured", "blend")
+#: Channel index of each name in a ``[VH, VV]`` window.
+_CHANNELS: Mapping[str, int] = {"vh": 0, "vv": 1}
+#: Output length clip, metres (the metric caps lengths at 500 m), as the CFAR's.
+_LENGTH_CLIP_M = (10.0, 500.0)
+
+
+@dataclass(frozen=True)
+class LengthConfig:
+    """Settings of the image length measurement (``inference.length``).
+
+    Attributes:
+        source: ``"cnn"`` (the network's regression, the winner's), ``"measured"`` or
+            ``"blend"`` (see the module docstring).
+        blend: Weight of the measurement in the geometric mean of ``blend``, in [0, 1].
+        channel: ``"vh"`` (the CFAR's default: weaker sea clutter) or ``"vv"``.
+        radius_px: Half side of the window, pixels (40: the CFAR's 81-pixel background
+            window).
+        guard_px: Pixels within this Chebyshev distance of the detection are not
+            clutter (20: the CFAR's 41-pixel guard window); ``< radius_px``.
+        trim: Share of the brightest clutter pixels left out of ``μ``, in [0, 0.5).
+        pfa: False-alarm probability of the flagging threshold, in (0, 1) (the CFAR's).
+        enl: Equivalent number of looks of one pixel (4.4: Sentinel-1 IW GRDH).
+        search_px: The object's brightest pixel lies within this Chebyshev distance of
+            the detection, pixels.
+        deblur_px2: Variance of the point spread taken off ``λ``, pixels² (the CFAR's).
+        chunk: Detections measured at once (memory bound; results do not depend on it).
+    """
+
+    source: str = "cnn"
+    blend: float = 0.5
+    channel: str = "vh"
+    radius_px: int = 40
+    guard_px: int = 20
+    trim: float = 0.05
+    pfa: float = 1e-7
+    enl: float = 4.4
+    search_px: int = 3
+    deblur_px2: float = 0.36
+    chunk: int = 256
+
+    def __post_init__(self) -> None:
+        """Validate the values.
+
+        Raises:
+            ValueError: On a value out of range; the message names each parameter
+                (``inference.length.source``, ...), its value and what is accepted.
+        """
+        checks = [
+            (self.source in LENGTH_SOURCES, f"source={self.source!r} not in {LENGTH_SOURCES}"),
+            (0.0 <= self.blend <= 1.0, f"blend={self.blend} must be in [0, 1]"),
+            (self.channel in _CHANNELS, f"channel={self.channel!r} not in {sorted(_CHANNELS)}"),
+            (
+                0 <= self.search_px <= self.guard_px < self.radius_px,
+                f"guard_px={self.guard_px}, search_px={self.search_px} and "
+                f"radius_px={self.radius_px} must satisfy 0 <= search_px <= guard_px < radius_px",
+            ),
+            (0.0 <= self.trim < 0.5, f"trim={self.trim} must be in [0, 0.5)"),
+            (0.0 < self.pfa < 1.0, f"pfa={self.pfa} must be in (0, 1)"),
+            (self.enl > 0.0, f"enl={self.enl} must be > 0"),
+            (self.deblur_px2 >= 0.0, f"deblur_px2={self.deblur_px2} must be >= 0"),
+            (self.chunk >= 1, f"chunk={self.chunk} must be >= 1"),
+        ]
+        errors = [f"inference.length.{message}" for ok, message in checks if not ok]
+        if errors:
+            raise ValueError("Invalid length parameters: " + "; ".join(errors) + ".")
+
+    @classmethod
+    def from_dict(cls, params: Mapping[str, Any] | None) -> LengthConfig:
+        """Build from a parameter mapping, rejecting unknown keys."""
+        return cls(**check_keys(cls, params, what="inference.length"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping of the fields."""
+        return asdict(self)
+
+
+def _windows(
+    source: BandSource, rows: np.ndarray, cols: np.ndarray, config: LengthConfig
+) -> np.ndarray:
+    """``(n, 2r + 1, 2r + 1)`` linear-power windows of the channel (NaN outside/nodata)."""
+    r, side = config.radius_px, 2 * config.radius_px + 1
+    channel = _CHANNELS[config.channel]
+    out = np.empty((len(rows), side, side), dtype=np.float32)
+    for k, (row, col) in enumerate(zip(rows, cols, strict=True)):
+        out[k] = source.read(int(row) - r, int(col) - r, side, side)[channel]
+    return np.power(10.0, out.astype(np.float64) / 10.0)
+
+
+def _clutter_mean(power: np.ndarray, config: LengthConfig) -> np.ndarray:
+    """``(n,)`` trimmed mean of each window's pixels beyond the guard (NaN if none)."""
+    r, g = config.radius_px, config.guard_px
+    offset = np.abs(np.arange(-r, r + 1))
+    ring = np.maximum(offset[:, None], offset[None, :]) > g
+    values = power[:, ring]  # (n, m)
+    if config.trim > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
+            cut = np.nanquantile(values, 1.0 - config.trim, axis=1, keepdims=True)
+        values = np.where(values <= cut, values, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=1)
+
+
+def _measure_chunk(power: np.ndarray, config: LengthConfig) -> np.ndarray:
+    """``(n,)`` lengths in pixels of the windows' central objects (NaN: none)."""
+    n, side, _ = power.shape
+    r, s = config.radius_px, config.search_px
+    mu = _clutter_mean(power, config)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = power / mu[:, None, None]
+    ratio = np.nan_to_num(ratio, nan=0.0, posinf=0.0, neginf=0.0)
+    flagged = ratio > gamma_threshold(config.pfa, config.enl)
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = True  # 8-connected within a window, never across windows
+    labels, _ = ndimage.label(flagged, structure=structure)
+    # The object: the component of the brightest flagged pixel near the detection.
+    centre = np.where(
+        flagged[:, r - s : r + s + 1, r - s : r + s + 1],
+        ratio[:, r - s : r + s + 1, r - s : r + s + 1],
+        -1.0,
+    )
+    flat = centre.reshape(n, -1)
+    best = flat.argmax(axis=1)
+    found = flat[np.arange(n), best] > 0
+    peak_label = labels[:, r - s : r + s + 1, r - s : r + s + 1].reshape(n, -1)[np.arange(n), best]
+    member = (labels == np.where(found, peak_label, -1)[:, None, None]) & found[:, None, None]
+    weight = np.where(member, ratio - 1.0, 0.0).astype(np.float64)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float64)
+    sw = weight.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        my = (weight * yy).sum(axis=(1, 2)) / sw
+        mx = (weight * xx).sum(axis=(1, 2)) / sw
+        a = (weight * yy * yy).sum(axis=(1, 2)) / sw - my * my
+        c = (weight * xx * xx).sum(axis=(1, 2)) / sw - mx * mx
+        b = (weight * yy * xx).sum(axis=(1, 2)) / sw - my * mx
+    a, c = np.maximum(a, 0.0), np.maximum(c, 0.0)
+    lam = (a + c) / 2 + np.sqrt(((a - c) / 2) ** 2 + b * b)
+    length = np.maximum(np.sqrt(12.0 * np.maximum(lam - config.deblur_px2, 0.0)), 1.0)
+    return np.where(found & (sw > 0) & np.isfinite(mu), length, np.nan)
+
+
+def measure_lengths(
+    source: BandSource, rows: np.ndarray, cols: np.ndarray, config: LengthConfig | None = None
+) -> np.ndarray:
+    """Length of the object at each detection, measured in the image.
+
+    Args:
+        source: The scene's ``[VH, VV]`` dB windows (NaN for nodata and outside).
+        rows: ``(n,)`` scene rows of the detections, pixels.
+        cols: ``(n,)`` scene columns, pixels.
+        config: Measurement settings; defaults when ``None``.
+
+    Returns:
+        ``(n,)`` float64 lengths in metres, clipped to [10, 500] as the CFAR's; NaN where
+        no flagged pixel lies within ``search_px`` of the detection or the window has no
+        clutter pixel.
+
+    Raises:
+        ValueError: If ``rows`` and ``cols`` differ in length or hold non-finite values.
+    """
+    config = config or LengthConfig()
+    rows, cols = np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64)
+    if rows.shape != cols.shape or rows.ndim != 1:
+        raise ValueError(
+            f"rows and cols must be two 1-d arrays of one length, got shapes {rows.shape} "
+            f"and {cols.shape}."
+        )
+    if not (np.isfinite(rows).all() and np.isfinite(cols).all()):
+        bad = int(np.flatnonzero(~(np.isfinite(rows) & np.isfinite(cols)))[0])
+        raise ValueError(
+            f"Detection {bad} has a non-finite position (row {rows[bad]}, col {cols[bad]})."
+        )
+    out = np.full(len(rows), np.nan)
+    for start in range(0, len(rows), config.chunk):
+        part = slice(start, start + config.chunk)
+        power = _windows(source, rows[part], cols[part], config)
+        out[part] = _measure_chunk(power, config) * PIX_TO_M
+    return np.where(np.isfinite(out), np.clip(out, *_LENGTH_CLIP_M), np.nan)
+
+
+def refine_lengths(
+    candidates: pd.DataFrame, source: BandSource, config: LengthConfig
+) -> pd.DataFrame:
+    """A candidate table with ``vessel_length_m`` from ``config.source``.
+
+    Args:
+        candidates: One scene's candidates (``detect_scene_row``, ``detect_scene_column``,
+            ``vessel_length_m``, metres).
+        source: The scene's windows.
+        config: ``cnn`` returns ``candidates`` unchanged.
+
+    Returns:
+        A copy with the new lengths (the network's where nothing was measured), or the
+        input itself for ``cnn``.
+    """
+    if config.source == "cnn" or candidates.empty:
+        return candidates
+    measured = measure_lengths(
+        source,
+        candidates["detect_scene_row"].to_numpy(),
+        candidates["detect_scene_column"].to_numpy(),
+        config,
+    )
+    learned = candidates["vessel_length_m"].to_numpy(np.float64)
+    weight = 1.0 if config.source == "measured" else config.blend
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mixed = np.exp((1.0 - weight) * np.log(learned) + weight * np.log(measured))
+    out = candidates.copy()
+    out["vessel_length_m"] = np.where(np.isfinite(measured), mixed, learned)
+    return out
