@@ -99,8 +99,11 @@ def test_test_report_overall_and_per_domain() -> None:
         "n_truth": 10,
         "by_domain": {"in": {"scores": _scores(0.6), "n_scenes": 3}, "ood": _scores(0.3)},
         "domain_scenes": {"in": ["a", "b", "c"], "ood": ["d", "e"]},
+        "true_attributes": {"all": _scores(0.7), "ood": _scores(0.65)},
     }
     metrics = score_report_metrics("cnn", report)
+    assert metrics["cnn.test.true_attributes.ood.aggregate"] == 0.65
+    assert metrics["cnn.test.true_attributes.all.length_acc"] == 0.7
     assert metrics["cnn.test.aggregate"] == 0.5
     assert metrics["cnn.test.n_truth"] == 10
     assert metrics["cnn.test.in.aggregate"] == 0.6

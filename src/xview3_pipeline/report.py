@@ -127,7 +127,32 @@ def summary(reporting: Path) -> str:
             row += f"{value[component]:>22.4f}" if isinstance(value, dict) else f"{'-':>22}"
         lines.append(row)
     notes = [f"{n}: {v}" for n, v in columns.items() if not isinstance(v, dict)]
-    return "\n".join(lines + notes + domain_table(reports)) + "\n"
+    return "\n".join(lines + notes + domain_table(reports) + ceiling_lines(reports)) + "\n"
+
+
+def ceiling_lines(reports: dict[str, dict[str, Any]]) -> list[str]:
+    """The aggregate of each detector's detections with the truth's attributes.
+
+    Args:
+        reports: ``detector -> test score report`` (``true_attributes``, when present).
+
+    Returns:
+        A title and one line per detector (all scenes, then each domain); empty when no
+        report has ``true_attributes``.
+    """
+    lines = []
+    for detector, report in reports.items():
+        ceiling = report.get("true_attributes") or {}
+        if ceiling:
+            parts = ", ".join(f"{d} {c['aggregate']:.4f}" for d, c in ceiling.items())
+            lines.append(f"{DETECTORS.get(detector, detector):<18}{parts}")
+    if not lines:
+        return []
+    return [
+        "",
+        "Aggregate with the truth's vessel, fishing and length on the same detections",
+        *lines,
+    ]
 
 
 def _aggregate(scores: Any) -> float:

@@ -191,6 +191,9 @@ def score_report_metrics(detector: str, report: Mapping[str, Any]) -> dict[str, 
             value = _number(part.get("n_scenes"))
             if value is not None:
                 out[f"{detector}.test.{domain}.n_scenes"] = value
+    for domain, scores in (report.get("true_attributes") or {}).items():
+        if isinstance(scores, Mapping):
+            out |= _components(f"{detector}.test.true_attributes.{domain}", scores)
     return out
 
 

@@ -15,6 +15,7 @@ from xview3_pipeline.core.robustness import (
     robustness_table,
     scene_domains,
     score_by_domain,
+    with_true_attributes,
 )
 from xview3_pipeline.core.submission import score_report
 
@@ -84,6 +85,35 @@ def test_split_scores_match_the_hand_computed_values() -> None:
             "aggregate": 2 / 3 * 2 / 5,
         }
     )
+
+
+def test_true_attributes_leave_only_the_detection_loss() -> None:
+    truth = _truth()
+    detections = _detections(truth)
+    oracle = with_true_attributes(detections, truth)
+    ood = oracle["scene_id"] == "ood0"
+    assert oracle.loc[ood, "is_fishing"].all() and (oracle["vessel_length_m"] == 50.0).all()
+    assert detections.loc[ood.to_numpy(), "vessel_length_m"].eq(100.0).all()  # input unchanged
+    by_domain = score_by_domain(oracle, truth, {}, DOMAINS)
+    # ood: still 2 of 4 found, now with every attribute right
+    assert by_domain["ood"]["aggregate"] == pytest.approx(2 / 3 * 4 / 5)
+    assert by_domain["in"]["aggregate"] == pytest.approx(0.8)
+    report, _, _ = score_report(
+        detections, detections, truth, {}, thresholds=THRESHOLDS, name="model", domains=DOMAINS
+    )
+    assert list(report["true_attributes"]) == ["all", "in", "ood"]
+    assert report["true_attributes"]["ood"] == pytest.approx(by_domain["ood"])
+    # A blank truth field keeps the detection's own value; an unmatched detection keeps all.
+    blank = truth.astype({"is_fishing": object, "vessel_length_m": float})
+    blank.loc[blank["scene_id"] == "ood0", ["is_fishing", "vessel_length_m"]] = [None, np.nan]
+    extra = pd.concat(
+        [detections, detections.iloc[[0]].assign(detect_scene_row=600, vessel_length_m=7.0)],
+        ignore_index=True,
+    )
+    kept = with_true_attributes(extra, blank)
+    assert not kept.loc[extra["scene_id"].eq("ood0").to_numpy(), "is_fishing"].any()
+    assert kept.loc[extra["scene_id"].eq("ood0").to_numpy(), "vessel_length_m"].eq(100.0).all()
+    assert kept["vessel_length_m"].iloc[-1] == 7.0
 
 
 def test_score_report_keeps_its_keys_and_adds_the_domains() -> None:

@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from xview3_pipeline.core.constants import COMPONENTS
-from xview3_pipeline.core.metric import score
+from xview3_pipeline.core.metric import match_points, score
 from xview3_pipeline.core.metric.shoreline import Shoreline
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ __all__ = [
     "robustness_table",
     "scene_domains",
     "score_by_domain",
+    "with_true_attributes",
 ]
 
 #: Manifest column holding a scene's domain.
@@ -134,6 +135,43 @@ def score_by_domain(
             shorelines={s: shorelines[s] for s in ids if s in shorelines},
         )
         out[domain] = {k: float(v) for k, v in result.as_dict().items()}
+    return out
+
+
+def with_true_attributes(detections: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Detections whose vessel, fishing and length are taken from the truth they match.
+
+    Each scene's detections are matched to its truth rows with the metric's matcher
+    (:func:`~xview3_pipeline.core.metric.match_points`, 200 m); a matched detection takes
+    the truth's ``is_vessel``, ``is_fishing`` and ``vessel_length_m`` where the truth knows
+    them, and keeps its own where the truth is blank. Scored, this is the ceiling of the
+    classification and length heads at these detections: what is lost below it is
+    detection (missed objects, false alarms), not attributes.
+
+    Args:
+        detections: Thresholded detections (``scene_id``, ``detect_scene_row``,
+            ``detect_scene_column``, ``is_vessel``, ``is_fishing``, ``vessel_length_m``).
+        truth: Official label rows of the same scenes.
+
+    Returns:
+        A copy of ``detections`` with the attributes replaced.
+    """
+    out = detections.copy()
+    positions = ["detect_scene_row", "detect_scene_column"]
+    truth_groups = truth.groupby(truth["scene_id"].astype(str)).indices
+    for scene_id, rows in out.groupby(out["scene_id"].astype(str)).indices.items():
+        if scene_id not in truth_groups:
+            continue
+        gt = truth.iloc[truth_groups[scene_id]]
+        pred_i, gt_i = match_points(
+            out.iloc[rows][positions].to_numpy(np.float64), gt[positions].to_numpy(np.float64)
+        )
+        index = out.index[rows[pred_i]]
+        matched = gt.iloc[gt_i]
+        for column in ("is_vessel", "is_fishing", "vessel_length_m"):
+            values = matched[column].to_numpy(object)
+            known = pd.notna(matched[column]).to_numpy()
+            out.loc[index[known], column] = values[known].astype(out[column].dtype)
     return out
 
 

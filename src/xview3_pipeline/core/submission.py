@@ -21,7 +21,12 @@ from xview3_pipeline.core.constants import (
 )
 from xview3_pipeline.core.metric import prepare, score
 from xview3_pipeline.core.metric.shoreline import Shoreline
-from xview3_pipeline.core.robustness import DOMAIN_COLUMN, domain_scenes, score_by_domain
+from xview3_pipeline.core.robustness import (
+    DOMAIN_COLUMN,
+    domain_scenes,
+    score_by_domain,
+    with_true_attributes,
+)
 from xview3_pipeline.core.tuning import apply_thresholds
 
 logger = logging.getLogger(__name__)
@@ -197,7 +202,10 @@ def score_report(
         With domains, the per-scene table has a ``domain`` column after ``scene_id``;
         when some scene is ``ood``, the report also has ``by_domain`` (``domain -> the
         six components`` on that domain's scenes, same thresholds) and ``domain_scenes``
-        (``domain -> scene ids``).
+        (``domain -> scene ids``). ``true_attributes`` (``all`` and each domain → the
+        six components) scores the same detections with the vessel, fishing and length
+        of the truth they match (:func:`~xview3_pipeline.core.robustness.
+        with_true_attributes`): the ceiling of the attribute heads at this detection.
     """
     if truth.empty:
         logger.info("No truth for the test scenes: %s is not scored.", name)
@@ -232,5 +240,10 @@ def score_report(
             name,
             ", ".join(f"{d} {s['aggregate']:.3f}" for d, s in report["by_domain"].items()),
         )
+    oracle = with_true_attributes(detections, truth)
+    ceiling = {"all": score(oracle, truth, shorelines=shorelines).as_dict()}
+    if "by_domain" in report:
+        ceiling |= score_by_domain(oracle, truth, shorelines, domains or {})
+    report["true_attributes"] = {d: {k: float(v) for k, v in c.items()} for d, c in ceiling.items()}
     title = f"{name}: aggregate {scores['aggregate']:.3f}"
     return report, per_scene, plot_pr_curve(curve, thresholds.get("objectness"), title)
