@@ -110,7 +110,7 @@ def test_true_attributes_leave_only_the_detection_loss() -> None:
         [detections, detections.iloc[[0]].assign(detect_scene_row=600, vessel_length_m=7.0)],
         ignore_index=True,
     )
-    kept = with_true_attributes(extra, blank)
+    kept = with_true_attributes(extra.set_axis([0] * len(extra)), blank)  # repeated labels
     assert not kept.loc[extra["scene_id"].eq("ood0").to_numpy(), "is_fishing"].any()
     assert kept.loc[extra["scene_id"].eq("ood0").to_numpy(), "vessel_length_m"].eq(100.0).all()
     assert kept["vessel_length_m"].iloc[-1] == 7.0

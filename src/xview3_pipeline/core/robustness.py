@@ -154,9 +154,10 @@ def with_true_attributes(detections: pd.DataFrame, truth: pd.DataFrame) -> pd.Da
         truth: Official label rows of the same scenes.
 
     Returns:
-        A copy of ``detections`` with the attributes replaced.
+        A copy of ``detections`` (same index, also when it repeats labels) with the
+        attributes replaced.
     """
-    out = detections.copy()
+    out = detections.reset_index(drop=True)  # positions, whatever the index holds
     positions = ["detect_scene_row", "detect_scene_column"]
     truth_groups = truth.groupby(truth["scene_id"].astype(str)).indices
     for scene_id, rows in out.groupby(out["scene_id"].astype(str)).indices.items():
@@ -172,6 +173,7 @@ def with_true_attributes(detections: pd.DataFrame, truth: pd.DataFrame) -> pd.Da
             values = matched[column].to_numpy(object)
             known = pd.notna(matched[column]).to_numpy()
             out.loc[index[known], column] = values[known].astype(out[column].dtype)
+    out.index = detections.index
     return out
 
 

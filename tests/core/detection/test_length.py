@@ -103,3 +103,40 @@ def test_bad_settings_name_the_parameter(field, value):
 def test_non_finite_positions_are_refused():
     with pytest.raises(ValueError, match="Detection 1 has a non-finite position"):
         measure_lengths(ArrayBands(_scene()), np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+
+
+def _blurred_scene(psf_sigma: float, seed: int = 0) -> np.ndarray:
+    """[VH, VV] dB: speckle and line targets blurred by one Gaussian point spread."""
+    from xview3_pipeline.core.synthetic import physics
+
+    rng = np.random.default_rng(seed)
+    shape = (240, 240)
+    target = np.zeros(shape)
+    for row, col, length, heading in SHIPS:
+        t = np.linspace(-0.5, 0.5, int(length * 8))
+        rr = row + t * length * np.cos(np.radians(heading))
+        cc = col + t * length * np.sin(np.radians(heading))
+        np.add.at(target, (np.round(rr).astype(int), np.round(cc).astype(int)), 1.0)
+    target = gaussian_filter(target, psf_sigma) * 300.0 + 1.0
+    looks = physics.correlated_speckle_looks(psf_sigma)
+    speckle = gaussian_filter(physics.speckle(rng, shape, looks).astype(np.float64), psf_sigma)
+    vh = 10 * np.log10(1e-3 * target * speckle)
+    return np.stack([vh, vh + 6.0]).astype(np.float32)
+
+
+def test_the_speckle_correlation_gives_the_point_spread():
+    rows = np.array([s[0] for s in SHIPS])
+    cols = np.array([s[1] for s in SHIPS])
+    truth = np.array([s[2] for s in SHIPS]) * 10.0
+    errors = {}
+    for deblur in ("fixed", "speckle"):
+        measured = measure_lengths(
+            ArrayBands(_blurred_scene(1.3)), rows, cols, LengthConfig(deblur=deblur)
+        )
+        errors[deblur] = np.abs(measured - truth) / truth
+    # A point spread wider than the CFAR's constant assumes inflates the shortest target
+    # (40 m measured as 68 m); the speckle's correlation measures the spread and takes
+    # it off (56 m), and the long targets stay within 15 %.
+    assert errors["speckle"][0] < 0.7 * errors["fixed"][0]
+    assert errors["speckle"].mean() < 0.85 * errors["fixed"].mean()
+    assert (errors["speckle"][1:] < 0.15).all()

@@ -15,10 +15,13 @@ for a set of detections with the CFAR baseline's own estimator
 3. Pixels with ``I / μ`` above the Gamma threshold of ``pfa`` (``enl`` looks) are flagged;
    the 8-connected flagged component holding the brightest flagged pixel within
    ``search_px`` of the detection is the object.
-4. Its length is ``sqrt(12 · max(λ − deblur_px2, 0))`` pixels, ``λ`` the largest
+4. Its length is ``sqrt(12 · max(λ − d, 0))`` pixels, ``λ`` the largest
    eigenvalue of the covariance of its pixel positions weighted by the excess
    ``I / μ − 1`` (a uniform segment of length ``L`` has variance ``L² / 12``), at least one
-   pixel, times the pixel spacing.
+   pixel, times the pixel spacing. ``d`` is the point spread's variance: the CFAR's
+   constant ``deblur_px2``, or (``deblur: speckle``) ``σ² = −1 / (4 ln ρ)`` from the
+   lag-1 correlation ``ρ`` of the window's unflagged clutter pixels, since speckle blurred
+   by a Gaussian point spread of ``σ`` pixels is correlated as ``exp(−d² / (4σ²))``.
 
 A detection without a flagged pixel near it has no measurement (NaN). :func:`refine_lengths`
 puts the measurement into a candidate table: ``cnn`` keeps the network's length,
@@ -49,6 +52,8 @@ __all__ = ["LENGTH_SOURCES", "LengthConfig", "measure_lengths", "refine_lengths"
 
 #: Where a candidate's ``vessel_length_m`` comes from.
 LENGTH_SOURCES: tuple[str, ...] = ("cnn", "measured", "blend")
+#: How the point spread is taken off the second moment.
+_DEBLURS: tuple[str, ...] = ("fixed", "speckle")
 #: Channel index of each name in a ``[VH, VV]`` window.
 _CHANNELS: Mapping[str, int] = {"vh": 0, "vv": 1}
 #: Output length clip, metres (the metric caps lengths at 500 m), as the CFAR's.
@@ -73,7 +78,11 @@ class LengthConfig:
         enl: Equivalent number of looks of one pixel (4.4: Sentinel-1 IW GRDH).
         search_px: The object's brightest pixel lies within this Chebyshev distance of
             the detection, pixels.
-        deblur_px2: Variance of the point spread taken off ``λ``, pixels² (the CFAR's).
+        deblur_px2: Variance of the point spread taken off ``λ`` with ``deblur: fixed``,
+            pixels² (the CFAR's).
+        deblur: ``"fixed"`` (``deblur_px2``) or ``"speckle"``: the point spread's variance
+            estimated in each window from the clutter's lag-1 speckle correlation (a wider
+            point spread correlates the speckle more and blurs the object more).
         chunk: Detections measured at once (memory bound; results do not depend on it).
     """
 
@@ -87,6 +96,7 @@ class LengthConfig:
     enl: float = 4.4
     search_px: int = 3
     deblur_px2: float = 0.36
+    deblur: str = "fixed"
     chunk: int = 256
 
     def __post_init__(self) -> None:
@@ -109,6 +119,7 @@ class LengthConfig:
             (0.0 < self.pfa < 1.0, f"pfa={self.pfa} must be in (0, 1)"),
             (self.enl > 0.0, f"enl={self.enl} must be > 0"),
             (self.deblur_px2 >= 0.0, f"deblur_px2={self.deblur_px2} must be >= 0"),
+            (self.deblur in _DEBLURS, f"deblur={self.deblur!r} not in {_DEBLURS}"),
             (self.chunk >= 1, f"chunk={self.chunk} must be >= 1"),
         ]
         errors = [f"inference.length.{message}" for ok, message in checks if not ok]
@@ -137,31 +148,72 @@ def _windows(
     return np.power(10.0, out.astype(np.float64) / 10.0)
 
 
-def _clutter_mean(power: np.ndarray, config: LengthConfig) -> np.ndarray:
-    """``(n,)`` trimmed mean of each window's pixels beyond the guard (NaN if none)."""
-    r, g = config.radius_px, config.guard_px
-    offset = np.abs(np.arange(-r, r + 1))
-    ring = np.maximum(offset[:, None], offset[None, :]) > g
-    values = power[:, ring]  # (n, m)
+def _ring(config: LengthConfig) -> np.ndarray:
+    """``(2r + 1, 2r + 1)`` bool: the window's pixels beyond the guard."""
+    offset = np.abs(np.arange(-config.radius_px, config.radius_px + 1))
+    return np.maximum(offset[:, None], offset[None, :]) > config.guard_px
+
+
+def _clutter(power: np.ndarray, config: LengthConfig) -> np.ndarray:
+    """``(n, 2r + 1, 2r + 1)`` the windows' clutter pixels (beyond the guard, trimmed), else NaN."""
+    ring = _ring(config)
+    clutter = np.where(ring, power, np.nan)
     if config.trim > 0:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
-            cut = np.nanquantile(values, 1.0 - config.trim, axis=1, keepdims=True)
-        values = np.where(values <= cut, values, np.nan)
+            cut = np.nanquantile(power[:, ring], 1.0 - config.trim, axis=1)
+        clutter = np.where(clutter <= cut[:, None, None], clutter, np.nan)
+    return clutter
+
+
+def _nanmean(values: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(values, axis=1)
+        warnings.simplefilter("ignore", RuntimeWarning)  # nothing to average: NaN
+        return np.nanmean(values, axis=axis)
+
+
+def _speckle_psf_variance(clutter: np.ndarray) -> np.ndarray:
+    """``(n,)`` variance of the point spread, pixels², from the clutter's lag-1 correlation.
+
+    Speckle blurred by a Gaussian point spread of standard deviation ``σ`` has the
+    intensity autocorrelation ``ρ(d) = exp(−d² / (4σ²))``, so ``σ² = −1 / (4 ln ρ(1))``;
+    ``ρ(1)`` is the mean of the row and column lag-1 correlation coefficients of the
+    clutter pixels. Windows without a correlation in (0, 1) give 0.
+    """
+    rhos = []
+    for first, second in (
+        (clutter[:, :, :-1], clutter[:, :, 1:]),
+        (clutter[:, :-1, :], clutter[:, 1:, :]),
+    ):
+        both = np.isfinite(first) & np.isfinite(second)
+        a, b = np.where(both, first, np.nan), np.where(both, second, np.nan)
+        ma, mb = _nanmean(a, (1, 2)), _nanmean(b, (1, 2))
+        da, db = a - ma[:, None, None], b - mb[:, None, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rhos.append(
+                _nanmean(da * db, (1, 2))
+                / np.sqrt(_nanmean(da * da, (1, 2)) * _nanmean(db * db, (1, 2)))
+            )
+    rho = (rhos[0] + rhos[1]) / 2
+    ok = np.isfinite(rho) & (rho > 0) & (rho < 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok, -1.0 / (4.0 * np.log(np.where(ok, rho, 0.5))), 0.0)
 
 
 def _measure_chunk(power: np.ndarray, config: LengthConfig) -> np.ndarray:
     """``(n,)`` lengths in pixels of the windows' central objects (NaN: none)."""
     n, side, _ = power.shape
     r, s = config.radius_px, config.search_px
-    mu = _clutter_mean(power, config)
+    clutter = _clutter(power, config)
+    mu = _nanmean(clutter, (1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = power / mu[:, None, None]
     ratio = np.nan_to_num(ratio, nan=0.0, posinf=0.0, neginf=0.0)
     flagged = ratio > gamma_threshold(config.pfa, config.enl)
+    deblur: float | np.ndarray = config.deblur_px2
+    if config.deblur == "speckle":  # every pixel beyond the guard but flagged ones (untrimmed)
+        background = _ring(config)[None] & ~flagged
+        deblur = _speckle_psf_variance(np.where(background, power, np.nan))
     structure = np.zeros((3, 3, 3), dtype=bool)
     structure[1] = True  # 8-connected within a window, never across windows
     labels, _ = ndimage.label(flagged, structure=structure)
@@ -187,7 +239,7 @@ def _measure_chunk(power: np.ndarray, config: LengthConfig) -> np.ndarray:
         b = (weight * yy * xx).sum(axis=(1, 2)) / sw - my * mx
     a, c = np.maximum(a, 0.0), np.maximum(c, 0.0)
     lam = (a + c) / 2 + np.sqrt(((a - c) / 2) ** 2 + b * b)
-    length = np.maximum(np.sqrt(12.0 * np.maximum(lam - config.deblur_px2, 0.0)), 1.0)
+    length = np.maximum(np.sqrt(12.0 * np.maximum(lam - deblur, 0.0)), 1.0)
     return np.where(found & (sw > 0) & np.isfinite(mu), length, np.nan)
 
 
