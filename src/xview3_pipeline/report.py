@@ -145,7 +145,7 @@ def ceiling_lines(reports: dict[str, dict[str, Any]]) -> list[str]:
         ceiling = report.get("true_attributes") or {}
         if ceiling:
             parts = ", ".join(f"{d} {c['aggregate']:.4f}" for d, c in ceiling.items())
-            lines.append(f"{DETECTORS.get(detector, detector):<18}{parts}")
+            lines.append(f"{DETECTORS.get(detector, detector)}: {parts}")
     if not lines:
         return []
     return [
