@@ -5,7 +5,8 @@ coasts; the scene's ``owiMask.tif`` (part of the xView3 layout) says where land 
 :func:`drop_on_land` removes the candidates whose pixel lies on a land cell of the mask
 (codes ``land_codes``), grown by ``buffer_m``. The mask is reprojected onto scene-aligned
 cells of about 100 m (:func:`~xview3_pipeline.core.detection.cfar.land.owi_land_raster`),
-so the test is one array lookup per candidate.
+so the test is one array lookup per candidate. The winner kept them; the 5th-place solution
+(smly/xview3-kohei-solution) removed on-land detections with GSHHG shoreline polygons.
 """
 
 from __future__ import annotations
