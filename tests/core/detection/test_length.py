@@ -14,17 +14,22 @@ from xview3_pipeline.core.detection.length import LengthConfig, measure_lengths,
 SHIPS = [(60, 60, 4.0, 0.0), (60, 180, 8.0, 30.0), (180, 60, 15.0, 75.0), (180, 180, 25.0, 120.0)]
 
 
-def _scene(seed: int = 0, clutter_db: float = -22.0, peak_db: float = 25.0) -> np.ndarray:
-    """``(2, 240, 240)`` [VH, VV] dB: Gamma speckle plus blurred line targets."""
-    rng = np.random.default_rng(seed)
-    shape = (240, 240)
+def _lines(shape: tuple[int, int]) -> np.ndarray:
+    """The :data:`SHIPS` as line segments of unit weight per pixel of length."""
     target = np.zeros(shape)
     for row, col, length, heading in SHIPS:
         t = np.linspace(-0.5, 0.5, int(length * 8))
         rr = row + t * length * np.cos(np.radians(heading))
         cc = col + t * length * np.sin(np.radians(heading))
         np.add.at(target, (np.round(rr).astype(int), np.round(cc).astype(int)), 1.0 / 8)
-    target = gaussian_filter(target, 0.6)
+    return target
+
+
+def _scene(seed: int = 0, clutter_db: float = -22.0, peak_db: float = 25.0) -> np.ndarray:
+    """``(2, 240, 240)`` [VH, VV] dB: Gamma speckle plus blurred line targets."""
+    rng = np.random.default_rng(seed)
+    shape = (240, 240)
+    target = gaussian_filter(_lines(shape), 0.6)
     target *= 10 ** (peak_db / 10) / target.max()
     clutter = 10 ** (clutter_db / 10)
     power = (clutter + target * clutter) * rng.gamma(4.4, 1 / 4.4, shape)
@@ -111,13 +116,7 @@ def _blurred_scene(psf_sigma: float, seed: int = 0) -> np.ndarray:
 
     rng = np.random.default_rng(seed)
     shape = (240, 240)
-    target = np.zeros(shape)
-    for row, col, length, heading in SHIPS:
-        t = np.linspace(-0.5, 0.5, int(length * 8))
-        rr = row + t * length * np.cos(np.radians(heading))
-        cc = col + t * length * np.sin(np.radians(heading))
-        np.add.at(target, (np.round(rr).astype(int), np.round(cc).astype(int)), 1.0)
-    target = gaussian_filter(target, psf_sigma) * 300.0 + 1.0
+    target = gaussian_filter(_lines(shape), psf_sigma) * 2400.0 + 1.0
     looks = physics.correlated_speckle_looks(psf_sigma)
     speckle = gaussian_filter(physics.speckle(rng, shape, looks).astype(np.float64), psf_sigma)
     vh = 10 * np.log10(1e-3 * target * speckle)
