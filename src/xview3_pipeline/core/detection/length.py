@@ -46,6 +46,12 @@ from scipy import ndimage
 from xview3_pipeline.core.config import check_keys
 from xview3_pipeline.core.constants import PIX_TO_M
 from xview3_pipeline.core.detection.bands import BandSource
+from xview3_pipeline.core.detection.cfar.clusters import (
+    LENGTH_CLIP_M,
+    major_axis_variance,
+    segment_length_px,
+)
+from xview3_pipeline.core.detection.cfar.config import CfarConfig
 from xview3_pipeline.core.detection.cfar.threshold import gamma_threshold
 
 __all__ = ["LENGTH_SOURCES", "LengthConfig", "measure_lengths", "refine_lengths"]
@@ -56,8 +62,6 @@ LENGTH_SOURCES: tuple[str, ...] = ("cnn", "measured", "blend")
 _DEBLURS: tuple[str, ...] = ("fixed", "speckle")
 #: Channel index of each name in a ``[VH, VV]`` window.
 _CHANNELS: Mapping[str, int] = {"vh": 0, "vv": 1}
-#: Output length clip, metres (the metric caps lengths at 500 m), as the CFAR's.
-_LENGTH_CLIP_M = (10.0, 500.0)
 
 
 @dataclass(frozen=True)
@@ -89,13 +93,13 @@ class LengthConfig:
     source: str = "cnn"
     blend: float = 0.5
     channel: str = "vh"
-    radius_px: int = 40
-    guard_px: int = 20
+    radius_px: int = CfarConfig.background_window // 2
+    guard_px: int = CfarConfig.guard_window // 2
     trim: float = 0.05
-    pfa: float = 1e-7
-    enl: float = 4.4
+    pfa: float = CfarConfig.pfa
+    enl: float = CfarConfig.enl
     search_px: int = 3
-    deblur_px2: float = 0.36
+    deblur_px2: float = CfarConfig.length_deblur_px2
     deblur: str = "fixed"
     chunk: int = 256
 
@@ -154,14 +158,13 @@ def _ring(config: LengthConfig) -> np.ndarray:
     return np.maximum(offset[:, None], offset[None, :]) > config.guard_px
 
 
-def _clutter(power: np.ndarray, config: LengthConfig) -> np.ndarray:
-    """``(n, 2r + 1, 2r + 1)`` the windows' clutter pixels (beyond the guard, trimmed), else NaN."""
-    ring = _ring(config)
+def _clutter(power: np.ndarray, ring: np.ndarray, trim: float) -> np.ndarray:
+    """``(n, 2r + 1, 2r + 1)`` the windows' clutter pixels (in ``ring``, trimmed), else NaN."""
     clutter = np.where(ring, power, np.nan)
-    if config.trim > 0:
+    if trim > 0:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
-            cut = np.nanquantile(power[:, ring], 1.0 - config.trim, axis=1)
+            cut = np.nanquantile(power[:, ring], 1.0 - trim, axis=1)
         clutter = np.where(clutter <= cut[:, None, None], clutter, np.nan)
     return clutter
 
@@ -204,7 +207,8 @@ def _measure_chunk(power: np.ndarray, config: LengthConfig) -> np.ndarray:
     """``(n,)`` lengths in pixels of the windows' central objects (NaN: none)."""
     n, side, _ = power.shape
     r, s = config.radius_px, config.search_px
-    clutter = _clutter(power, config)
+    ring = _ring(config)
+    clutter = _clutter(power, ring, config.trim)
     mu = _nanmean(clutter, (1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = power / mu[:, None, None]
@@ -212,7 +216,7 @@ def _measure_chunk(power: np.ndarray, config: LengthConfig) -> np.ndarray:
     flagged = ratio > gamma_threshold(config.pfa, config.enl)
     deblur: float | np.ndarray = config.deblur_px2
     if config.deblur == "speckle":  # every pixel beyond the guard but flagged ones (untrimmed)
-        background = _ring(config)[None] & ~flagged
+        background = ring[None] & ~flagged
         deblur = _speckle_psf_variance(np.where(background, power, np.nan))
     structure = np.zeros((3, 3, 3), dtype=bool)
     structure[1] = True  # 8-connected within a window, never across windows
@@ -231,15 +235,9 @@ def _measure_chunk(power: np.ndarray, config: LengthConfig) -> np.ndarray:
     weight = np.where(member, ratio - 1.0, 0.0).astype(np.float64)
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float64)
     sw = weight.sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        my = (weight * yy).sum(axis=(1, 2)) / sw
-        mx = (weight * xx).sum(axis=(1, 2)) / sw
-        a = (weight * yy * yy).sum(axis=(1, 2)) / sw - my * my
-        c = (weight * xx * xx).sum(axis=(1, 2)) / sw - mx * mx
-        b = (weight * yy * xx).sum(axis=(1, 2)) / sw - my * mx
-    a, c = np.maximum(a, 0.0), np.maximum(c, 0.0)
-    lam = (a + c) / 2 + np.sqrt(((a - c) / 2) ** 2 + b * b)
-    length = np.maximum(np.sqrt(12.0 * np.maximum(lam - deblur, 0.0)), 1.0)
+    terms = (yy, xx, yy * yy, xx * xx, yy * xx)
+    lam = major_axis_variance(sw, [(weight * t).sum(axis=(1, 2)) for t in terms])
+    length = np.maximum(segment_length_px(lam, deblur), 1.0)
     return np.where(found & (sw > 0) & np.isfinite(mu), length, np.nan)
 
 
@@ -279,7 +277,7 @@ def measure_lengths(
         part = slice(start, start + config.chunk)
         power = _windows(source, rows[part], cols[part], config)
         out[part] = _measure_chunk(power, config) * PIX_TO_M
-    return np.where(np.isfinite(out), np.clip(out, *_LENGTH_CLIP_M), np.nan)
+    return np.where(np.isfinite(out), np.clip(out, *LENGTH_CLIP_M), np.nan)
 
 
 def refine_lengths(

@@ -23,10 +23,20 @@ from xview3_pipeline.core.constants import PIX_TO_M
 from xview3_pipeline.core.detection.cfar.boxsums import BandStats
 from xview3_pipeline.core.detection.cfar.config import CFAR_COLUMNS, CfarConfig
 
-__all__ = ["Pixels", "band_pixels", "empty_frame", "finish", "merge_clusters", "stitch_pairs"]
+__all__ = [
+    "LENGTH_CLIP_M",
+    "Pixels",
+    "band_pixels",
+    "empty_frame",
+    "finish",
+    "major_axis_variance",
+    "merge_clusters",
+    "segment_length_px",
+    "stitch_pairs",
+]
 
 #: Output length clip, metres (the metric caps lengths at 500 m).
-_LENGTH_CLIP_M = (10.0, 500.0)
+LENGTH_CLIP_M = (10.0, 500.0)
 
 
 @dataclass
@@ -112,17 +122,18 @@ def _aggregate(pixels: Pixels, group: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def _major_axis_px(table: pd.DataFrame, prefix: str) -> np.ndarray:
-    """Largest eigenvalue of the covariance of pixel positions, pixels².
+def major_axis_variance(sw: np.ndarray, sums: Sequence[np.ndarray]) -> np.ndarray:
+    """Largest eigenvalue of the covariance of (weighted) pixel positions, pixels².
 
     Args:
-        table: Cluster sums.
-        prefix: ``"w"`` for the weighted sums, ``""`` for the unweighted ones.
+        sw: ``(n,)`` sums of the weights (pixel counts when unweighted).
+        sums: ``(n,)`` sums of ``w · row``, ``w · col``, ``w · row²``, ``w · col²`` and
+            ``w · row · col``, in this order.
+
+    Returns:
+        ``(n,)`` float64, 0 where ``sw`` is 0.
     """
-    sw = table["w" if prefix else "n"].to_numpy(np.float64)
-    sr, sc, srr, scc, src = (
-        table[prefix + k].to_numpy(np.float64) for k in ("r", "c", "rr", "cc", "rc")
-    )
+    sr, sc, srr, scc, src = sums
     with np.errstate(divide="ignore", invalid="ignore"):
         mr, mc = sr / sw, sc / sw
         a = np.maximum(srr / sw - mr * mr, 0.0)
@@ -130,6 +141,25 @@ def _major_axis_px(table: pd.DataFrame, prefix: str) -> np.ndarray:
         b = src / sw - mr * mc
         lam = (a + c) / 2 + np.sqrt(((a - c) / 2) ** 2 + b * b)
     return np.where(sw > 0, lam, 0.0)
+
+
+def segment_length_px(variance: np.ndarray, deblur_px2: float | np.ndarray) -> np.ndarray:
+    """Length of a uniform segment with this variance along it, the blur taken off.
+
+    A uniform segment of length ``L`` has variance ``L² / 12`` (and so has the generator's
+    Gaussian of σ = 0.29 L); the point spread adds its own variance ``deblur_px2``.
+
+    Returns:
+        ``sqrt(12 · max(variance − deblur_px2, 0))``, pixels.
+    """
+    return np.sqrt(12.0 * np.maximum(variance - deblur_px2, 0.0))
+
+
+def _major_axis_px(table: pd.DataFrame, prefix: str) -> np.ndarray:
+    """:func:`major_axis_variance` of a cluster table's sums (``"w"``: weighted, ``""``: not)."""
+    sw = table["w" if prefix else "n"].to_numpy(np.float64)
+    sums = [table[prefix + k].to_numpy(np.float64) for k in ("r", "c", "rr", "cc", "rc")]
+    return major_axis_variance(sw, sums)
 
 
 def _suppressed(table: pd.DataFrame, config: CfarConfig) -> np.ndarray:
@@ -203,7 +233,7 @@ def finish(table: pd.DataFrame, config: CfarConfig, scene_id: str) -> pd.DataFra
     # pixel extent of the flagged set as a fallback when the weights vanish.
     lam_w = _major_axis_px(table, "w")
     lam_u = _major_axis_px(table, "")
-    length_w = np.sqrt(12.0 * np.maximum(lam_w - config.length_deblur_px2, 0.0))
+    length_w = segment_length_px(lam_w, config.length_deblur_px2)
     length_u = np.sqrt(12.0 * lam_u + 1.0)
     length_px = np.where(table["w"].to_numpy() > 0, np.maximum(length_w, 1.0), length_u)
     length_m = length_px * PIX_TO_M
@@ -211,7 +241,7 @@ def finish(table: pd.DataFrame, config: CfarConfig, scene_id: str) -> pd.DataFra
     table, length_m = table.loc[keep].reset_index(drop=True), length_m[keep]
     kept = ~_suppressed(table, config)
     table = table.loc[kept].reset_index(drop=True)
-    length_m = np.clip(length_m[kept], *_LENGTH_CLIP_M)
+    length_m = np.clip(length_m[kept], *LENGTH_CLIP_M)
     margin = table["margin_db"].to_numpy(np.float64)
     objectness = 1.0 - np.exp(-np.maximum(margin, 0.0) / config.score_scale_db)
     if config.fishing_mode == "length":
