@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 
 from tests.conftest import TINY_SYNTHETIC, TINY_TRAINING, make_project, run_kedro
 from xview3_pipeline.core.constants import COMPONENTS, SUBMISSION_COLUMNS
 from xview3_pipeline.core.detection import CANDIDATE_COLUMNS
+from xview3_pipeline.core.detection.attributes import FishingModel
 from xview3_pipeline.datasets import CandidateSetDataset
 from xview3_pipeline.pipelines.structure import fold_namespaces
 from xview3_pipeline.report import summary
@@ -35,6 +37,8 @@ TINY = (
             "grid": {"vessel_fishing_points": 5, "objectness_step": 0.05},
         },
         "cfar_tuning": {"optuna": {"n_trials": 6}},
+        # Few labelled candidates in tiny scenes: fit the fishing model anyway.
+        "attributes": {"min_rows": 5, "match_objectness": 0.1, "cv_folds": 2},
     }
 )
 CANDIDATES = Path("data/07_model_output/default/candidates")
@@ -91,6 +95,25 @@ def test_inference_outputs(project: Path) -> None:
     assert list(cv["fold"]) == [*(str(k) for k in range(len(fold_namespaces()))), "all"]
     failed = pd.read_csv(project / "data/08_reporting/default/cnn/failed_scenes.csv")
     assert list(failed.columns) == ["set", "scene_id", "source", "error"] and failed.empty
+
+
+def test_the_fishing_model_is_fitted_out_of_sample_and_rescores_the_candidates(
+    project: Path,
+) -> None:
+    [path] = (project / "data/06_models/default/attributes/cnn").glob("*/*/fishing_model.json")
+    model = FishingModel.from_dict(json.loads(path.read_text()))
+    assert model is not None
+    # The train scenes are the holdout here: the model is fitted on the fold scenes alone.
+    assert not list((project / CANDIDATES / "cnn/attribute").glob("*/*.parquet"))
+    assert model.n_scenes <= len(_scenes(project, "oof")) and model.n_rows >= 5
+    assert {"auc_model", "auc_network"} <= set(model.cv)
+    for which in ("holdout", "test"):
+        published = _candidate_set(project, "cnn", which).load()
+        frame = published[sorted(published)[0]]()
+        np.testing.assert_allclose(frame["fishing_p"], model.predict(frame))
+    oof = _candidate_set(project, "cnn", "oof").load()
+    frame = oof[sorted(oof)[0]]()  # the fold models' own heads, not rescored
+    assert not np.allclose(frame["fishing_p"], model.predict(frame))
 
 
 def test_tuning_and_submission_outputs(project: Path) -> None:

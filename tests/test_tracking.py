@@ -127,6 +127,17 @@ def test_thresholds_and_report_tables() -> None:
     assert output_metrics("cnn.submission", pd.DataFrame()) == []
 
 
+def test_the_fishing_model_is_tracked_by_its_rows_and_cross_validation() -> None:
+    model = {"fishing": "context", "n_rows": 120, "n_scenes": 9, "fishing_share": 0.25,
+             "cv": {"auc_model": 0.86, "auc_network": 0.8}, "coef": [1.0]}  # fmt: skip
+    assert dict((k, v) for k, v, _ in output_metrics("cnn.attribute_model", model)) == {
+        "cnn.attributes.n_rows": 120.0, "cnn.attributes.n_scenes": 9.0,
+        "cnn.attributes.fishing_share": 0.25, "cnn.attributes.cv.auc_model": 0.86,
+        "cnn.attributes.cv.auc_network": 0.8,
+    }  # fmt: skip
+    assert output_metrics("cnn.attribute_model", {"fishing": "network"}) == []
+
+
 def test_xview2_reports_and_class_weights_are_metrics() -> None:
     report = {"score": 0.3, "localization_f1": 0.5, "n_images": 4, "scored": True, "split": "test"}
     assert dict((k, v) for k, v, _ in output_metrics("xview2_score_report", report)) == {

@@ -61,7 +61,7 @@ _EXPERIMENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 #: Report tables whose rows become metrics: ``<name>.<text columns>.<numeric column>``.
 TABLE_REPORTS: tuple[str, ...] = ("robustness_report", "label_cleaning_report")
 #: Outputs logged as artifacts besides those under ``08_reporting``.
-EXTRA_ARTIFACTS: tuple[str, ...] = ("*best_thresholds",)
+EXTRA_ARTIFACTS: tuple[str, ...] = ("*best_thresholds", "*attribute_model")
 #: Reporting outputs never logged (one PNG per raw scene).
 SKIPPED_ARTIFACTS: tuple[str, ...] = ("synthetic_quicklooks",)
 _REPORTING_LAYER = "08_reporting"
@@ -207,6 +207,19 @@ def threshold_metrics(detector: str, thresholds: Mapping[str, Any] | None) -> di
     return out | _components(f"{detector}.holdout", (thresholds or {}).get("holdout_scores"))
 
 
+def attribute_metrics(detector: str, model: Mapping[str, Any] | None) -> dict[str, float]:
+    """``{detector}.attribute_model`` as metrics: its fitting rows and its scene-grouped CV."""
+    out: dict[str, float] = {}
+    for name in ("n_rows", "n_scenes", "fishing_share"):
+        value = _number((model or {}).get(name))
+        if value is not None:
+            out[f"{detector}.attributes.{name}"] = value
+    for name, value in ((model or {}).get("cv") or {}).items():
+        if (number := _number(value)) is not None:
+            out[_key(f"{detector}.attributes.cv.{name}")] = number
+    return out
+
+
 def table_metrics(name: str, table: pd.DataFrame) -> dict[str, float]:
     """Rows of a report table: ``<name>.<text columns of the row>.<numeric column>``."""
     numeric = [c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])]
@@ -274,6 +287,8 @@ def output_metrics(name: str, data: Any) -> list[tuple[str, float, int]]:
         flat = score_report_metrics(head, data)
     elif tail == "best_thresholds" and isinstance(data, Mapping):
         flat = threshold_metrics(head, data)
+    elif tail == "attribute_model" and isinstance(data, Mapping):
+        flat = attribute_metrics(head, data)
     elif tail == "training_history" and isinstance(data, pd.DataFrame):
         return history_metrics(head, data)
     elif name in TABLE_REPORTS and isinstance(data, pd.DataFrame):
@@ -285,7 +300,13 @@ def output_metrics(name: str, data: Any) -> list[tuple[str, float, int]]:
     return [(key, value, 0) for key, value in flat.items()]
 
 
-_METRIC_SUFFIXES = (".cv_scores", ".test_score_report", ".best_thresholds", ".training_history")
+_METRIC_SUFFIXES = (
+    ".cv_scores",
+    ".test_score_report",
+    ".best_thresholds",
+    ".attribute_model",
+    ".training_history",
+)
 
 
 def _has_metrics(name: str) -> bool:

@@ -31,6 +31,12 @@ from xview3_pipeline.core.detection import (
     Scene,
     detect_candidates,
 )
+from xview3_pipeline.core.detection.attributes import (
+    AttributeConfig,
+    FishingModel,
+    RescoredDetector,
+    fit_fishing_model,
+)
 from xview3_pipeline.core.detection.cfar import CfarConfig
 from xview3_pipeline.core.detection.cnn import InferenceConfig, build_ensemble
 from xview3_pipeline.core.detection.scene_sets import concat_partitions, select_scenes, truth_of
@@ -90,6 +96,33 @@ def fold_detectors(parameters: dict[str, Any], *models: nn.Module) -> dict[int, 
     """
     config = InferenceConfig.from_dict(parameters)
     return {k: CnnDetector(build_ensemble([m], config), config) for k, m in enumerate(models)}
+
+
+def rescored_detector(
+    detector: Detector, attribute_model: dict[str, Any] | None, parameters: dict[str, Any]
+) -> Detector:
+    """The network's detector, its ``fishing_p`` from the fishing model when there is one.
+
+    Args:
+        detector: ``cnn.network_detector``.
+        attribute_model: ``cnn.attribute_model`` (None when never fitted).
+        parameters: The ``attributes`` block.
+
+    Returns:
+        ``detector`` itself for ``attributes.fishing: network`` or without a model, else a
+        :class:`~xview3_pipeline.core.detection.attributes.RescoredDetector`.
+    """
+    config = AttributeConfig.from_dict(parameters)
+    if config.fishing == "network":
+        return detector
+    model = FishingModel.from_dict(attribute_model)
+    if model is None:
+        logger.warning(
+            "attributes.fishing is 'context' but no fishing model was fitted (none saved, "
+            "or too few labelled candidates): the network's fishing_p is used."
+        )
+        return detector
+    return RescoredDetector(detector, model)
 
 
 def cfar_detector(parameters: dict[str, Any]) -> CfarDetector:
@@ -222,6 +255,93 @@ def detect_out_of_fold(
         jobs += scene_jobs(detector, index_scenes(rows, raw_root), on_scene_error=policy).jobs
     name = next(iter(detectors.values())).name if detectors else ""
     return CandidateJobs(tuple(jobs), on_scene_error=policy, detector=name, executor=config)
+
+
+def attribute_scenes(scene_index: pd.DataFrame, fold_assignments: pd.DataFrame) -> pd.DataFrame:
+    """Labelled scenes outside the holdout that no fold holds (the out-of-fold set's rest).
+
+    Every fold's scenes are already detected out of fold (``oof_candidates``); the ``train``
+    scenes that no fold holds (with ``folds.label_sources`` of validation labels only, all
+    of them but the holdout) were never trained on by any fold model.
+
+    Returns:
+        Their scene-index rows, sorted by scene id.
+    """
+    folds = fold_assignments.assign(scene_id=fold_assignments["scene_id"].astype(str))
+    taken = set(folds["scene_id"])  # fold >= 0 (out of fold) or -1 (holdout)
+    ids = scene_index["scene_id"].astype(str)
+    chosen = (scene_index["split"].astype(str) == "train") & ~ids.isin(taken)
+    return scene_index[chosen].sort_values("scene_id").reset_index(drop=True)
+
+
+def detect_attribute_scenes(
+    *,
+    detector: Detector,
+    scene_index: pd.DataFrame,
+    fold_assignments: pd.DataFrame,
+    raw_root: str,
+    detection: dict[str, Any],
+    attributes: dict[str, Any],
+    executor: str | None = None,
+    dask: dict[str, Any] | None = None,
+) -> CandidateJobs:
+    """Candidates of :func:`attribute_scenes` from the ensemble, to fit the fishing model.
+
+    With ``attributes.fishing: network`` no scene is detected (an empty set).
+
+    Args:
+        detector: ``cnn.network_detector`` (the ensemble, without the fishing model).
+        scene_index: The scene index.
+        fold_assignments: The fold table.
+        raw_root: Root of the xView3 layout.
+        detection: The ``detection`` block.
+        attributes: The ``attributes`` block.
+        executor: ``local`` or ``dask``.
+        dask: The ``dask`` block.
+
+    Returns:
+        Lazy per-scene jobs for ``cnn.attribute_candidates``.
+    """
+    config = AttributeConfig.from_dict(attributes)
+    rows = attribute_scenes(scene_index, fold_assignments)
+    scenes = index_scenes(rows, raw_root) if config.fishing == "context" else []
+    return scene_jobs(
+        detector,
+        scenes,
+        on_scene_error=_policy(detection),
+        executor=ExecutorConfig.from_params(executor, dask),
+    )
+
+
+def fit_attributes(
+    oof_candidates: CandidateSet,
+    attribute_candidates: CandidateSet,
+    labels: pd.DataFrame,
+    parameters: dict[str, Any],
+) -> dict[str, Any]:
+    """Fit the fishing model on the out-of-sample candidates of the labelled scenes.
+
+    Args:
+        oof_candidates: Each fold's scenes from that fold's model.
+        attribute_candidates: The other labelled scenes from the ensemble.
+        labels: Validated labels (their rows of these scenes are the targets).
+        parameters: The ``attributes`` block.
+
+    Returns:
+        ``cnn.attribute_model``: the model's JSON form, or ``{"fishing": "network"}`` when
+        the network's head is kept (configured, or too few rows).
+    """
+    config = AttributeConfig.from_dict(parameters)
+    if config.fishing == "network":
+        return {"fishing": "network"}
+    frames = [concat_partitions(s) for s in (oof_candidates, attribute_candidates) if len(s)]
+    if not frames:
+        logger.warning("No out-of-sample candidates to fit the fishing model on.")
+        return {"fishing": "network"}
+    candidates = pd.concat(frames, ignore_index=True)
+    scene_ids = sorted(candidates["scene_id"].astype(str).unique())
+    model = fit_fishing_model(candidates, truth_of(labels, scene_ids), config)
+    return {"fishing": "network"} if model is None else model.to_dict()
 
 
 def failed_scenes(**sets: CandidateSet) -> pd.DataFrame:
@@ -395,17 +515,21 @@ def robustness_report(
 
 
 __all__ = (
+    "attribute_scenes",
     "cfar_detector",
     "cnn_detector",
     "cross_validation_report",
+    "detect_attribute_scenes",
     "detect_out_of_fold",
     "detect_scene_set",
     "export_ensemble",
     "failed_scenes",
+    "fit_attributes",
     "fold_detectors",
     "index_scenes",
     "make_submission",
     "report_scores",
+    "rescored_detector",
     "robustness_report",
     "scene_jobs",
     "tune_thresholds",

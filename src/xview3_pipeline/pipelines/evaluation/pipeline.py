@@ -34,13 +34,16 @@ from .nodes import (
     cfar_detector,
     cnn_detector,
     cross_validation_report,
+    detect_attribute_scenes,
     detect_out_of_fold,
     detect_scene_set,
     export_ensemble,
     failed_scenes,
+    fit_attributes,
     fold_detectors,
     make_submission,
     report_scores,
+    rescored_detector,
     robustness_report,
     tune_thresholds,
 )
@@ -244,8 +247,23 @@ def ensemble_export_pipeline() -> Pipeline:
     )
 
 
+def build_node_names(detector: str) -> list[str]:
+    """The nodes that build ``{detector}.detector`` from saved artefacts (for ``predict``)."""
+    names = (
+        ["build_network_detector_node", "build_detector_node"]
+        if detector == "cnn"
+        else ["build_detector_node"]
+    )
+    return [f"{detector}.{name}" for name in names]
+
+
 def detector_pipeline(detector: str) -> Pipeline:
-    """The node that builds ``{detector}.detector`` (and the CNN's fold detectors).
+    """The nodes that build ``{detector}.detector`` (and the CNN's fold detectors).
+
+    For ``cnn``: the exported ensemble as ``cnn.network_detector``; ``cnn.detector`` is it
+    with ``fishing_p`` from ``cnn.attribute_model`` (``attributes.fishing: context``; the
+    model is fitted by :func:`attribute_pipeline`, or loaded from the catalog by
+    ``predict``) or the network detector itself.
 
     Args:
         detector: ``cnn`` or ``cfar``.
@@ -262,6 +280,13 @@ def detector_pipeline(detector: str) -> Pipeline:
             Node(
                 func=cnn_detector,
                 inputs=["ensemble_model", "params:inference"],
+                outputs="network_detector",
+                name="build_network_detector_node",
+                tags={DETECT},
+            ),
+            Node(
+                func=rescored_detector,
+                inputs=["network_detector", "attribute_model", "params:attributes"],
                 outputs="detector",
                 name="build_detector_node",
                 tags={DETECT},
@@ -278,7 +303,7 @@ def detector_pipeline(detector: str) -> Pipeline:
             Pipeline(nodes),
             namespace="cnn",
             inputs={"ensemble_model", *fold_models},
-            parameters={"params:inference"},
+            parameters={"params:inference", "params:attributes"},
         )
     if detector == "cfar":
         node = Node(
@@ -292,6 +317,57 @@ def detector_pipeline(detector: str) -> Pipeline:
     raise ValueError(f"Unknown detector {detector!r}; expected one of {list(DETECTORS)}.")
 
 
+def attribute_pipeline() -> Pipeline:
+    """The CNN's fishing model, fitted on out-of-sample candidates of the labelled scenes.
+
+    ``cnn.attribute_candidates``: the ``train`` scenes no fold holds (outside the holdout),
+    detected by the network's ensemble, which never trained on them; with the fold
+    scenes' ``cnn.oof_candidates`` they fit ``cnn.attribute_model``
+    (:mod:`xview3_pipeline.core.detection.attributes`). Nothing is detected or fitted
+    with ``attributes.fishing: network``.
+
+    Returns:
+        The pipeline in the ``cnn`` namespace.
+    """
+    nodes = [
+        Node(
+            func=detect_attribute_scenes,
+            inputs={
+                "detector": "network_detector",
+                "scene_index": "scene_index",
+                "fold_assignments": "fold_assignments",
+                "raw_root": "params:raw_root",
+                "detection": "params:detection",
+                "attributes": "params:attributes",
+                "executor": "params:executor",
+                "dask": "params:dask",
+            },
+            outputs="attribute_candidates",
+            name="detect_attribute_scenes_node",
+            tags={DETECT},
+        ),
+        Node(
+            func=fit_attributes,
+            inputs=["oof_candidates", "attribute_candidates", "labels", "params:attributes"],
+            outputs="attribute_model",
+            name="fit_attributes_node",
+            tags={DETECT},
+        ),
+    ]
+    return Pipeline(
+        Pipeline(nodes),
+        namespace="cnn",
+        inputs={"scene_index", "fold_assignments", "labels"},
+        parameters={
+            "params:raw_root",
+            "params:detection",
+            "params:attributes",
+            "params:executor",
+            "params:dask",
+        },
+    )
+
+
 def evaluation_pipeline(detector: str) -> Pipeline:
     """The template wrapped in the ``detector`` namespace, with its detector built first.
 
@@ -302,7 +378,8 @@ def evaluation_pipeline(detector: str) -> Pipeline:
         The namespaced pipeline (without the ensemble export).
     """
     template = evaluation_template(out_of_fold=detector == "cnn")
-    return detector_pipeline(detector) + _namespaced(detector, template)
+    pipeline = detector_pipeline(detector) + _namespaced(detector, template)
+    return pipeline + attribute_pipeline() if detector == "cnn" else pipeline
 
 
 def evaluation_steps(detector: str, *tags: str) -> Pipeline:

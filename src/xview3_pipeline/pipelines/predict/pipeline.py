@@ -20,7 +20,11 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from xview3_pipeline.core.config import RenamedOptionWarning, resolve_alias
-from xview3_pipeline.pipelines.evaluation.pipeline import DETECTORS, detector_pipeline
+from xview3_pipeline.pipelines.evaluation.pipeline import (
+    DETECTORS,
+    build_node_names,
+    detector_pipeline,
+)
 from xview3_pipeline.pipelines.structure import project_parameters
 
 from .nodes import predict_folder
@@ -80,7 +84,7 @@ def create_pipeline(detector: str | None = None, **kwargs: object) -> Pipeline:
         ``predict_failed_scenes``).
     """
     detector = detector or configured_detector()
-    build = detector_pipeline(detector).only_nodes(f"{detector}.build_detector_node")
+    build = detector_pipeline(detector).only_nodes(*build_node_names(detector))
     nodes = [
         Node(
             func=_chosen,
