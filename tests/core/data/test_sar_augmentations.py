@@ -18,6 +18,7 @@ from xview3_pipeline.core.data import (
     CircleNetCropDataset,
     IncidenceGradient,
     NoiseFloor,
+    PointSpread,
     SamplerConfig,
     SpeckleResample,
     build_augmentations,
@@ -58,8 +59,17 @@ ALL = [
     NoiseFloor(scallop_db=(0.0, 3.0), per_channel=True, p=1),
     CalibrationOffset(per_channel=True, p=1),
     BackgroundContrast(p=1),
+    PointSpread(p=1),
 ]
-IDS = ["speckle", "speckle_correlated", "gradient", "noise_floor", "calibration", "contrast"]
+IDS = [
+    "speckle",
+    "speckle_correlated",
+    "gradient",
+    "noise_floor",
+    "calibration",
+    "contrast",
+    "point_spread",
+]
 
 
 @pytest.mark.parametrize("transform", ALL, ids=IDS)
@@ -107,6 +117,42 @@ def test_speckle_keeps_mean_power_and_has_variance_one_over_looks(correlation):
     assert abs(channels) < 0.05  # independent fields per channel
     out = _run(SpeckleResample(p=1), _sea())
     assert out[50, 50, 0] == pytest.approx(-50.0)  # zero power stays at the floor
+
+
+def _moments(power: np.ndarray) -> tuple[float, float]:
+    """Total and mean squared radius (px²) of a 2-D power map about its centroid."""
+    rows, cols = np.indices(power.shape)
+    total = float(power.sum())
+    r0, c0 = (power * rows).sum() / total, (power * cols).sum() / total
+    return total, float((power * ((rows - r0) ** 2 + (cols - c0) ** 2)).sum() / total)
+
+
+def test_point_spread_widens_targets_and_keeps_the_speckle_level():
+    # Sea with the data's speckle: ENL 4.4, correlated over 0.85 px.
+    sea = _run(SpeckleResample((4.4, 4.4), (0.85, 0.85), p=1), _flat(-20.0, size=256))
+    wider = _run(PointSpread((1.0, 1.0), (4.4, 4.4), p=1), sea, seed=1)
+    before = db_to_power(sea)[8:-8, 8:-8, 0]
+    after = db_to_power(wider)[8:-8, 8:-8, 0]
+    assert after.mean() == pytest.approx(before.mean(), rel=0.03)
+    assert after.var() / after.mean() ** 2 == pytest.approx(
+        before.var() / before.mean() ** 2, rel=0.2
+    )
+
+    def lag(x: np.ndarray, k: int) -> float:
+        return float(np.corrcoef(x[:, :-k].ravel(), x[:, k:].ravel())[0, 1])
+
+    assert lag(after, 2) > lag(before, 2) + 0.1  # coarser grains
+    # A point target (Gaussian of 0.85 px on an empty sea) spreads by about sigma² per axis.
+    rows, cols = np.indices((65, 65)) - 32
+    target = 1e3 * np.exp(-(rows**2 + cols**2) / (2 * 0.85**2))
+    image = np.repeat(power_to_db(target.astype(np.float32))[..., None], 2, axis=-1)
+    spread = db_to_power(_run(PointSpread((1.0, 1.0), p=1), image, seed=2))[..., 0]
+    (e0, m0), (e1, m1) = _moments(target), _moments(spread)
+    assert e1 == pytest.approx(e0, rel=0.3)
+    assert m1 - m0 == pytest.approx(2 * 1.0**2, rel=0.35)  # two axes, sigma 1 px
+    assert spread.max() < 0.7 * target.max()
+    with pytest.raises(ValueError, match="PointSpread sigma_px must satisfy"):
+        PointSpread((0.0, 1.0))
 
 
 def test_incidence_gradient_slope_sign_and_magnitude():

@@ -59,6 +59,7 @@ from xview3_pipeline.core.data.augmentations.sar import (
     CalibrationOffset,
     IncidenceGradient,
     NoiseFloor,
+    PointSpread,
     SpeckleResample,
 )
 from xview3_pipeline.core.data.augmentations.transforms import (
@@ -80,6 +81,7 @@ __all__ = [
     "FloatMedianBlur",
     "IncidenceGradient",
     "NoiseFloor",
+    "PointSpread",
     "SarAugmentation",
     "SpeckleResample",
     "SpikeElasticTransform",

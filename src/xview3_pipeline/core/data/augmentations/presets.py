@@ -19,6 +19,7 @@ from xview3_pipeline.core.data.augmentations.sar import (
     CalibrationOffset,
     IncidenceGradient,
     NoiseFloor,
+    PointSpread,
     SpeckleResample,
 )
 from xview3_pipeline.core.data.augmentations.transforms import (
@@ -77,6 +78,9 @@ class AugmentationConfig:
         speckle_p: Probability of :class:`SpeckleResample` (raw dB; 0 in ``winner``).
         speckle_looks: Its ENL range (the real product: 4.4).
         speckle_correlation_px: Its Gaussian correlation sigma range, pixels (0: white).
+        point_spread_p: Probability of :class:`PointSpread` (raw dB; 0 in ``winner``).
+        point_spread_sigma_px: Its added Gaussian sigma range, pixels.
+        point_spread_looks: Its ENL range of the data's speckle.
         gradient_p: Probability of :class:`IncidenceGradient` (raw dB).
         gradient_slope_db_per_1000px: Its slope range, dB per 1000 px.
         gradient_direction: ``"range"`` (along columns) or ``"random"``.
@@ -114,6 +118,9 @@ class AugmentationConfig:
     speckle_p: float = 0.0
     speckle_looks: tuple[float, float] = (3.0, 8.0)
     speckle_correlation_px: tuple[float, float] = (0.0, 0.85)
+    point_spread_p: float = 0.0
+    point_spread_sigma_px: tuple[float, float] = (0.3, 1.0)
+    point_spread_looks: tuple[float, float] = (4.0, 5.0)
     gradient_p: float = 0.0
     gradient_slope_db_per_1000px: tuple[float, float] = (-2.0, 2.0)
     gradient_direction: str = "range"
@@ -259,6 +266,10 @@ class SarAugmentation:
 def _sar_transforms(cfg: AugmentationConfig) -> list[A.BasicTransform]:
     """The physical SAR transforms, in the order of the imaging chain."""
     transforms: list[A.BasicTransform] = []
+    if cfg.point_spread_p > 0:
+        transforms.append(
+            PointSpread(cfg.point_spread_sigma_px, cfg.point_spread_looks, p=cfg.point_spread_p)
+        )
     if cfg.speckle_p > 0:
         transforms.append(
             SpeckleResample(cfg.speckle_looks, cfg.speckle_correlation_px, p=cfg.speckle_p)

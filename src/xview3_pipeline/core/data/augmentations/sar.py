@@ -8,6 +8,8 @@ the transform's own ``random_generator``, so ``Compose(seed=...)`` /
 Sentinel-1 IW GRDH (the project's SAR physics notes and ``core/synthetic/physics.py``):
 
 * :class:`SpeckleResample`: multiplicative speckle, ENL 4.4 in the real product.
+* :class:`PointSpread`: a coarser resolution than the data's (~20 m on the 10 m grid):
+  wider targets, coarser speckle.
 * :class:`IncidenceGradient`: sigma0 falls with incidence (30.9-46.0 degrees across a
   ~25,000 px swath); VV sea loses about 0.5 dB per degree, i.e. ~0.3 dB per 1000 px, and
   residual gradients after normalisation can be of either sign.
@@ -35,6 +37,7 @@ __all__ = [
     "CalibrationOffset",
     "IncidenceGradient",
     "NoiseFloor",
+    "PointSpread",
     "SpeckleResample",
     "db_to_power",
     "power_to_db",
@@ -89,6 +92,41 @@ def _gaussian_kernel(sigma: float) -> np.ndarray:
     return kernel / kernel.sum()
 
 
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of an ``(H, W)`` float32 image (reflected borders)."""
+    kernel = _gaussian_kernel(sigma)
+    return cv2.sepFilter2D(
+        np.ascontiguousarray(image, dtype=np.float32), -1, kernel, kernel,
+        borderType=cv2.BORDER_REFLECT_101,
+    )  # fmt: skip
+
+
+def _correlated_gamma(
+    rng: np.random.Generator, shape: tuple[int, ...], looks: float, sigma: float
+) -> np.ndarray:
+    """A unit-mean speckle field of variance ``1 / looks``, correlated over ``sigma`` px.
+
+    The correlation is that of speckle behind a Gaussian point spread of ``sigma`` pixels
+    (white Gamma speckle when ``sigma`` ~ 0). A ``Gamma(L·r, 1/(L·r))`` field is blurred by the Gaussian, whose sum of squared weights
+    ``r`` (``(Σk²)²`` for the separable 2-D kernel) is the variance reduction of the blur,
+    so the blurred field has mean 1 and variance ``1/L`` and stays positive.
+
+    Args:
+        rng: The generator.
+        shape: ``(H, W, C)``.
+        looks: ``L`` > 0.
+        sigma: Gaussian sigma, pixels.
+
+    Returns:
+        ``(H, W, C)`` float32.
+    """
+    if sigma <= 1e-3:
+        return rng.gamma(looks, 1.0 / looks, size=shape).astype(np.float32)
+    shape_k = looks * float(np.sum(_gaussian_kernel(sigma) ** 2)) ** 2
+    field = rng.gamma(shape_k, 1.0 / shape_k, size=shape).astype(np.float32)
+    return np.stack([_blur(field[..., c], sigma) for c in range(shape[-1])], axis=-1)
+
+
 class SpeckleResample(A.ImageOnlyTransform):
     """Multiply linear power by unit-mean Gamma speckle of ``L`` looks.
 
@@ -140,24 +178,8 @@ class SpeckleResample(A.ImageOnlyTransform):
         looks = float(self.random_generator.uniform(*self.looks))
         sigma = float(self.random_generator.uniform(*self.correlation_px))
         n = _channels(image) if self.per_channel else 1
-        shape = (*image.shape[:2], n)
-        if sigma <= 1e-3:
-            gain = self.random_generator.gamma(looks, 1.0 / looks, size=shape)
-            return {"gain": gain.astype(np.float32), "looks": looks, "sigma": sigma}
-        kernel = _gaussian_kernel(sigma)
-        shape_k = looks * float(np.sum(kernel**2)) ** 2  # separable 2-D kernel: (Σk²)²
-        field = self.random_generator.gamma(shape_k, 1.0 / shape_k, size=shape).astype(np.float32)
-        gain = np.stack(
-            [
-                cv2.sepFilter2D(
-                    np.ascontiguousarray(field[..., c]), -1, kernel, kernel,
-                    borderType=cv2.BORDER_REFLECT_101,
-                )
-                for c in range(n)
-            ],
-            axis=-1,
-        )  # fmt: skip
-        return {"gain": gain.astype(np.float32), "looks": looks, "sigma": sigma}
+        gain = _correlated_gamma(self.random_generator, (*image.shape[:2], n), looks, sigma)
+        return {"gain": gain, "looks": looks, "sigma": sigma}
 
     def apply(self, img: np.ndarray, gain: np.ndarray, **params: Any) -> np.ndarray:
         """Speckled ``(H, W[, C])`` dB image, same dtype."""
@@ -167,6 +189,100 @@ class SpeckleResample(A.ImageOnlyTransform):
     def get_transform_init_args_names(self) -> tuple[str, ...]:
         """Constructor arguments, for serialisation."""
         return ("looks", "correlation_px", "per_channel")
+
+
+class PointSpread(A.ImageOnlyTransform):
+    """Widen the point spread: blur linear power by a Gaussian, then restore the speckle.
+
+    A coarser resolution spreads each target's energy over more pixels (its peak falls, its
+    footprint grows) and coarsens the speckle grains. With ``σ`` drawn once per image from
+    ``U(sigma_px)``:
+
+    1. the linear power is blurred by a Gaussian of ``σ`` (normalised over valid pixels, so
+       nodata does not leak in): targets widen with their energy kept;
+    2. the blur also averages the clutter's speckle: speckle correlated with ``σ₀``
+       (``speckle_correlation_px``, the data's) keeps ``r = σ₀² / (σ₀² + σ²)`` of its
+       relative variance ``1/L``. A unit-mean field of variance ``v = (1 − r) / (L + r)``,
+       correlated with ``sqrt(σ₀² + σ²)``, multiplies it back to ``1/L``
+       (``(1 + r/L)(1 + v) − 1 = 1/L``), ``L`` (``looks``, the data's ENL) drawn per image.
+
+    The point spread's FWHM ``2.355 · sqrt(σ₀² + σ²)`` goes from the data's ~2 px (σ₀ 0.85)
+    to 2.2–3.1 px with the default ``sigma_px`` of 0.3–1.0: a resolution of 22–31 m on the
+    10 m grid, between IW's 20 m and a coarser mode's. NaN stays NaN.
+
+    Args:
+        sigma_px: ``(low, high)`` range of the added Gaussian sigma, pixels (> 0).
+        looks: ``(low, high)`` ENL range of the data's speckle (> 0; Sentinel-1 GRDH: 4.4).
+        speckle_correlation_px: The data's speckle correlation ``σ₀``, pixels (>= 0).
+        per_channel: Independent speckle per channel (the blur is the same for all).
+        p: Probability of applying.
+    """
+
+    class InitSchema(BaseTransformInitSchema):
+        """Validated constructor arguments."""
+
+        sigma_px: tuple[float, float]
+        looks: tuple[float, float]
+        speckle_correlation_px: float
+        per_channel: bool
+
+    def __init__(
+        self,
+        sigma_px: tuple[float, float] = (0.3, 1.0),
+        looks: tuple[float, float] = (4.0, 5.0),
+        speckle_correlation_px: float = 0.85,
+        per_channel: bool = True,
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(p=p)
+        self.sigma_px = _range("PointSpread sigma_px", sigma_px, low=1e-3)
+        self.looks = _range("PointSpread looks", looks, low=1e-3)
+        self.speckle_correlation_px = _range(
+            "PointSpread speckle_correlation_px", speckle_correlation_px, low=0.0
+        )[0]
+        self.per_channel = per_channel
+
+    def get_params_dependent_on_data(
+        self, params: dict[str, Any], data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Draw ``σ`` and the ``(H, W, C or 1)`` float32 restoring speckle field ``gain``."""
+        image = data["image"]
+        sigma = float(self.random_generator.uniform(*self.sigma_px))
+        looks = float(self.random_generator.uniform(*self.looks))
+        s0 = self.speckle_correlation_px
+        kept = s0**2 / (s0**2 + sigma**2)
+        variance = (1.0 - kept) / (looks + kept)
+        n = _channels(image) if self.per_channel else 1
+        gain = _correlated_gamma(
+            self.random_generator,
+            (*image.shape[:2], n),
+            1.0 / variance,
+            math.sqrt(s0**2 + sigma**2),
+        )
+        return {"gain": gain, "sigma": sigma, "looks": looks}
+
+    def apply(self, img: np.ndarray, gain: np.ndarray, sigma: float, **params: Any) -> np.ndarray:
+        """The ``(H, W[, C])`` dB image seen through the wider point spread, same dtype."""
+        power = db_to_power(img)
+        stack = power[..., None] if power.ndim == 2 else power
+        valid = np.isfinite(stack)
+        weight = [_blur(valid[..., c].astype(np.float32), sigma) for c in range(stack.shape[-1])]
+        blurred = np.stack(
+            [
+                _blur(np.where(valid[..., c], stack[..., c], 0.0), sigma)
+                / np.maximum(weight[c], np.float32(1e-6))
+                for c in range(stack.shape[-1])
+            ],
+            axis=-1,
+        )
+        field = gain if gain.shape[-1] == stack.shape[-1] else np.repeat(gain, stack.shape[-1], -1)
+        out = np.where(valid, np.maximum(blurred, 0.0) * field, np.nan)
+        out = out[..., 0] if img.ndim == 2 else out
+        return power_to_db(out).astype(img.dtype, copy=False)
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        """Constructor arguments, for serialisation."""
+        return ("sigma_px", "looks", "speckle_correlation_px", "per_channel")
 
 
 class IncidenceGradient(A.ImageOnlyTransform):
