@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from xview3_pipeline.core.constants import COMPONENTS
-from xview3_pipeline.core.metric import match_points, score
+from xview3_pipeline.core.metric import match_by_scene, score
 from xview3_pipeline.core.metric.shoreline import Shoreline
 
 logger = logging.getLogger(__name__)
@@ -159,20 +159,17 @@ def with_true_attributes(detections: pd.DataFrame, truth: pd.DataFrame) -> pd.Da
     """
     out = detections.reset_index(drop=True)  # positions, whatever the index holds
     positions = ["detect_scene_row", "detect_scene_column"]
-    truth_groups = truth.groupby(truth["scene_id"].astype(str)).indices
-    for scene_id, rows in out.groupby(out["scene_id"].astype(str)).indices.items():
-        if scene_id not in truth_groups:
-            continue
-        gt = truth.iloc[truth_groups[scene_id]]
-        pred_i, gt_i = match_points(
-            out.iloc[rows][positions].to_numpy(np.float64), gt[positions].to_numpy(np.float64)
-        )
-        index = out.index[rows[pred_i]]
-        matched = gt.iloc[gt_i]
-        for column in ("is_vessel", "is_fishing", "vessel_length_m"):
-            values = matched[column].to_numpy(object)
-            known = pd.notna(matched[column]).to_numpy()
-            out.loc[index[known], column] = values[known].astype(out[column].dtype)
+    pred_i, gt_i = match_by_scene(
+        out["scene_id"].to_numpy(),
+        out[positions].to_numpy(np.float64),
+        truth["scene_id"].to_numpy(),
+        truth[positions].to_numpy(np.float64),
+    )
+    matched = truth.iloc[gt_i]
+    for column in ("is_vessel", "is_fishing", "vessel_length_m"):
+        values = matched[column].to_numpy(object)
+        known = pd.notna(matched[column]).to_numpy()
+        out.loc[pred_i[known], column] = values[known].astype(out[column].dtype)
     out.index = detections.index
     return out
 

@@ -39,24 +39,29 @@ def test_neighbour_scores_keep_the_row_order_of_interleaved_scenes() -> None:
     np.testing.assert_allclose(neighbour_scores(frame, [50.0])[:, 0], [0.4, 0.1, 0.3, 0.6])
 
 
-def test_fishing_targets_come_from_the_matched_labels_that_know_them() -> None:
+def test_fishing_targets_come_from_the_matched_vessel_labels_that_know_them() -> None:
     candidates = _frame(
-        [("s", 100, 100, 0.9), ("s", 101, 100, 0.2), ("s", 300, 300, 0.8), ("s", 500, 500, 0.9)]
-    )
+        [("s", 100, 100, 0.9), ("s", 101, 100, 0.2), ("s", 300, 300, 0.8), ("s", 500, 500, 0.9),
+         ("t", 50, 50, 0.9), ("t", 50, 50, 0.9)]
+    )  # fmt: skip
     labels = pd.DataFrame(
         {
-            "scene_id": ["s", "s", "s"],
-            "detect_scene_row": [100, 302, 700],
-            "detect_scene_column": [101, 300, 700],
-            "is_fishing": ["True", None, False],
+            "scene_id": ["s", "s", "s", "t", "t"],
+            "detect_scene_row": [100, 302, 700, 50, 52],
+            "detect_scene_column": [101, 300, 700, 50, 50],
+            "is_vessel": [True, True, "True", "False", True],
+            "is_fishing": ["True", None, False, False, "False"],
         }
     )
     target = fishing_targets(candidates, labels, min_objectness=0.3)
-    # Row 1 is below the objectness for matching; row 2's label is blank; row 3 unmatched.
-    assert target.tolist()[0] == 1.0
-    assert np.isnan(target.tolist()[1:]).all()
+    # Row 1 is below the objectness for matching; row 2's label is blank; row 3 unmatched;
+    # in scene t one candidate matches a non-vessel (the metric leaves it out), one a vessel.
+    assert target.iloc[0] == 1.0
+    assert np.isnan(target.iloc[1:4]).all()
+    assert sorted(target.iloc[4:].fillna(-1)) == [-1.0, 0.0]
     labels.loc[2, ["detect_scene_row", "detect_scene_column"]] = [505, 500]
     assert fishing_targets(candidates, labels, min_objectness=0.3).iloc[3] == 0.0
+    assert fishing_targets(candidates, labels.iloc[:0]).isna().all()
 
 
 def _fleet_scenes(seed: int, n_scenes: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -89,7 +94,7 @@ def _fleet_scenes(seed: int, n_scenes: int = 8) -> tuple[pd.DataFrame, pd.DataFr
         )
         labels.append(
             candidates[-1][["scene_id", "detect_scene_row", "detect_scene_column"]].assign(
-                is_fishing=np.where(table["fishing"] == 1, "True", "False")
+                is_vessel=True, is_fishing=np.where(table["fishing"] == 1, "True", "False")
             )
         )
     return pd.concat(candidates, ignore_index=True), pd.concat(labels, ignore_index=True)

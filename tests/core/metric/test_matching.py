@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 
 from tests.core.metric.conftest import (
@@ -16,6 +17,7 @@ from tests.core.metric.conftest import (
 )
 from xview3_pipeline.core.metric import (
     MetricConfig,
+    match_by_scene,
     score,
 )
 
@@ -126,3 +128,15 @@ def test_unscored_scenes_cost_nothing() -> None:
     }
     assert result.details["n_pred_ignored"] == 2
     assert result.details["n_gt_ignored"] == 2
+
+
+def test_match_by_scene_matches_within_each_scene_only() -> None:
+    # Scene b's prediction sits on scene a's truth: it must not match across scenes.
+    pred_scenes = np.array(["b", "a", "a", "b"])
+    pred_rc = np.array([[0.0, 0.0], [0.0, 1.0], [50.0, 50.0], [40.0, 40.0]])
+    gt_scenes = np.array(["a", "a", "b", "c"])
+    gt_rc = np.array([[0.0, 0.0], [50.0, 52.0], [40.0, 41.0], [0.0, 0.0]])
+    pred_i, gt_i = match_by_scene(pred_scenes, pred_rc, gt_scenes, gt_rc)
+    assert sorted(zip(pred_i.tolist(), gt_i.tolist(), strict=True)) == [(1, 0), (2, 1), (3, 2)]
+    empty = match_by_scene(pred_scenes[:0], pred_rc[:0], gt_scenes, gt_rc)
+    assert [len(a) for a in empty] == [0, 0]

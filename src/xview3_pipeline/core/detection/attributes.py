@@ -17,12 +17,12 @@ context`` the candidates' ``fishing_p`` is replaced by a logistic regression
 
 It is fitted (:func:`fit_fishing_model`) on out-of-sample candidates of labelled scenes,
 each scene detected by models that never trained on it, matched to the labels with the
-metric's matcher (:func:`~xview3_pipeline.core.metric.match_points`) among the candidates
-of objectness ``>= match_objectness``; every matched candidate whose label knows
-``is_fishing`` is a row. A scene-grouped cross-validation of the same fit is stored with
-the model (``cv``): the area under the ROC curve and the log-loss of the model and of the
-network's ``fishing_p`` on the same rows, so whether the model helps is read off data that
-the test scenes never touch.
+metric's matcher (:func:`~xview3_pipeline.core.metric.match_by_scene`) among the
+candidates of objectness ``>= match_objectness``; every matched candidate whose label is a
+vessel that knows ``is_fishing`` is a row (the metric's fishing F1 counts those pairs). A
+scene-grouped cross-validation of the same fit is stored with the model (``cv``): the area
+under the ROC curve and the log-loss of the model and of the network's ``fishing_p`` on the
+same rows, so whether the model helps is read off data that the test scenes never touch.
 
 The fitted model is plain numbers (:class:`FishingModel`, a JSON artefact: the scaler's
 mean and scale, the coefficients), applied by :class:`RescoredDetector` around any
@@ -56,7 +56,8 @@ from xview3_pipeline.core.constants import (
     VESSEL_PROBABILITY_COLUMN,
 )
 from xview3_pipeline.core.detection.scene import Scene
-from xview3_pipeline.core.metric import match_points
+from xview3_pipeline.core.metric import match_by_scene
+from xview3_pipeline.core.metric.inputs import label_column
 
 logger = logging.getLogger(__name__)
 
@@ -223,52 +224,41 @@ def feature_matrix(candidates: pd.DataFrame, config: AttributeConfig) -> np.ndar
     return np.hstack(columns) if columns else np.zeros((len(candidates), 0))
 
 
-def _known_bool(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``(known, value)`` of a label column holding booleans, strings or blanks."""
-    text = values.astype(str).str.strip().str.lower()
-    known = (
-        values.notna().to_numpy() & text.isin(["true", "false", "1", "0", "1.0", "0.0"]).to_numpy()
-    )
-    return known, text.isin(["true", "1", "1.0"]).to_numpy()
-
-
 def fishing_targets(
     candidates: pd.DataFrame, labels: pd.DataFrame, *, min_objectness: float = 0.0
 ) -> pd.Series:
-    """``is_fishing`` of the label each candidate matches, where the label knows it.
+    """``is_fishing`` of the label each candidate matches, where the metric would score it.
 
     Each scene's candidates of objectness ``>= min_objectness`` are matched to that
-    scene's labels with the metric's matcher (200 m).
+    scene's labels with the metric's matcher (200 m). As in the metric's fishing F1, only a
+    label that is a vessel and knows ``is_fishing`` gives a target.
 
     Args:
         candidates: Candidate rows of some scenes.
-        labels: Label rows (``scene_id``, positions, ``is_fishing``: booleans, ``"True"`` /
-            ``"False"`` strings or blank).
+        labels: Label rows (``scene_id``, positions, ``is_vessel``, ``is_fishing``:
+            booleans, ``"True"`` / ``"False"`` strings or blank).
         min_objectness: Candidates below it stay unmatched.
 
     Returns:
         float64 Series on ``candidates.index``: 1.0 / 0.0 for a matched candidate whose
-        label knows ``is_fishing``, NaN otherwise.
+        label is a vessel with a known ``is_fishing``, NaN otherwise.
     """
     target = np.full(len(candidates), np.nan)
-    if not len(candidates) or not len(labels):
+    eligible = np.flatnonzero(candidates[OBJECTNESS_COLUMN].to_numpy(np.float64) >= min_objectness)
+    if not len(eligible) or not len(labels):
         return pd.Series(target, index=candidates.index)
-    label_rows = labels.groupby(labels["scene_id"].astype(str)).indices
-    eligible = candidates[OBJECTNESS_COLUMN].to_numpy(np.float64) >= min_objectness
-    scene_of = candidates["scene_id"].astype(str).to_numpy()
-    for scene_id, scene_rows in (
-        pd.Series(np.arange(len(candidates))).groupby(scene_of).indices.items()
-    ):
-        rows = scene_rows[eligible[scene_rows]]
-        if scene_id not in label_rows or not len(rows):
-            continue
-        gt = labels.iloc[label_rows[scene_id]]
-        pred_i, gt_i = match_points(
-            candidates.iloc[rows][_POSITIONS].to_numpy(np.float64),
-            gt[_POSITIONS].to_numpy(np.float64),
-        )
-        known, value = _known_bool(gt["is_fishing"].iloc[gt_i])
-        target[rows[pred_i[known]]] = value[known].astype(np.float64)
+    chosen = candidates.iloc[eligible]
+    pred_i, gt_i = match_by_scene(
+        chosen["scene_id"].to_numpy(),
+        chosen[_POSITIONS].to_numpy(np.float64),
+        labels["scene_id"].to_numpy(),
+        labels[_POSITIONS].to_numpy(np.float64),
+    )
+    matched = labels.iloc[gt_i]
+    vessel = label_column(matched["is_vessel"], "label", strict=True)
+    fishing = label_column(matched["is_fishing"], "label", strict=True)
+    known = (vessel == 1.0) & ~np.isnan(fishing)
+    target[eligible[pred_i[known]]] = fishing[known]
     return pd.Series(target, index=candidates.index)
 
 

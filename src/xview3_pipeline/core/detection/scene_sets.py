@@ -35,8 +35,9 @@ def select_scenes(
     Args:
         scene_index: The scene index.
         fold_assignments: The fold table.
-        which: ``holdout`` (fold -1), ``test`` (split ``public``) or ``oof`` (the
-            validation scenes of ``fold``).
+        which: ``holdout`` (fold -1), ``test`` (split ``public``), ``oof`` (the
+            validation scenes of ``fold``) or ``attribute`` (the ``train`` scenes the fold
+            table does not hold: neither in a fold nor the holdout).
         fold: The fold, for ``oof``.
 
     Returns:
@@ -50,10 +51,15 @@ def select_scenes(
         ids = set(folds.loc[folds["fold"] == -1, "scene_id"])
     elif which == "oof":
         ids = set(folds.loc[folds["fold"] == fold, "scene_id"])
+    elif which == "attribute":
+        train = scene_index.loc[scene_index["split"] == "train", "scene_id"].astype(str)
+        ids = set(train) - set(folds["scene_id"])
     elif which == "test":
         ids = set(scene_index.loc[scene_index["split"] == "public", "scene_id"].astype(str))
     else:
-        raise ValueError(f"Unknown scene set {which!r}; expected 'holdout', 'test' or 'oof'.")
+        raise ValueError(
+            f"Unknown scene set {which!r}; expected 'holdout', 'test', 'oof' or 'attribute'."
+        )
     return scene_index[scene_index["scene_id"].astype(str).isin(ids)].sort_values("scene_id")
 
 

@@ -9,7 +9,7 @@ pairs. The component names are :data:`COMPONENTS`.
 from xview3_pipeline.core.constants import COMPONENTS, DISTANCE_TOLERANCE_M
 from xview3_pipeline.core.metric.config import MetricConfig
 from xview3_pipeline.core.metric.inputs import label_from_probabilities
-from xview3_pipeline.core.metric.matching import match_points
+from xview3_pipeline.core.metric.matching import match_by_scene, match_points
 from xview3_pipeline.core.metric.scoring import MetricResult, PreparedMatch, score_thresholds
 from xview3_pipeline.core.metric.xview3 import PER_SCENE_COLUMNS, prepare, score
 
@@ -21,6 +21,7 @@ __all__ = (
     "MetricResult",
     "PreparedMatch",
     "label_from_probabilities",
+    "match_by_scene",
     "match_points",
     "prepare",
     "score",

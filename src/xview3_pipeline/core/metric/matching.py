@@ -41,6 +41,7 @@ __all__ = [
     "SceneTally",
     "ShorelineSource",
     "group_rows",
+    "match_by_scene",
     "match_points",
     "match_scene",
 ]
@@ -90,6 +91,43 @@ def match_points(
     pred_idx, gt_idx = linear_sum_assignment(cost)
     keep = cost[pred_idx, gt_idx] < tolerance_m
     return pred_idx[keep].astype(np.int64), gt_idx[keep].astype(np.int64)
+
+
+def match_by_scene(
+    pred_scenes: np.ndarray,
+    pred_rc: np.ndarray,
+    gt_scenes: np.ndarray,
+    gt_rc: np.ndarray,
+    *,
+    tolerance_m: float = DISTANCE_TOLERANCE_M,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`match_points` within each scene, over rows of many scenes.
+
+    Args:
+        pred_scenes: ``(n,)`` scene id of each prediction.
+        pred_rc: ``(n, 2)`` predicted (row, column) pixel positions.
+        gt_scenes: ``(m,)`` scene id of each truth row.
+        gt_rc: ``(m, 2)`` true (row, column) pixel positions.
+        tolerance_m: Matching distance, metres.
+
+    Returns:
+        ``(pred_index, gt_index)``: int64 positions of the matched pairs, scene by scene.
+    """
+    pred_scenes = np.asarray(pred_scenes).astype(str)
+    gt_scenes = np.asarray(gt_scenes).astype(str)
+    names, codes = np.unique(np.concatenate([pred_scenes, gt_scenes]), return_inverse=True)
+    pred_groups = group_rows(codes[: len(pred_scenes)], len(names))
+    gt_groups = group_rows(codes[len(pred_scenes) :], len(names))
+    pairs = [
+        (pi[p], gi[g])
+        for pi, gi in zip(pred_groups, gt_groups, strict=True)
+        if len(pi) and len(gi)
+        for p, g in [match_points(pred_rc[pi], gt_rc[gi], tolerance_m=tolerance_m)]
+    ]
+    empty = np.zeros(0, dtype=np.int64)
+    if not pairs:
+        return empty, empty.copy()
+    return np.concatenate([p for p, _ in pairs]), np.concatenate([g for _, g in pairs])
 
 
 def group_rows(codes: np.ndarray, n_groups: int) -> list[np.ndarray]:

@@ -257,60 +257,24 @@ def detect_out_of_fold(
     return CandidateJobs(tuple(jobs), on_scene_error=policy, detector=name, executor=config)
 
 
-def attribute_scenes(scene_index: pd.DataFrame, fold_assignments: pd.DataFrame) -> pd.DataFrame:
-    """Labelled scenes outside the holdout that no fold holds (the out-of-fold set's rest).
+def detect_attribute_scenes(*, attributes: dict[str, Any], **kwargs: Any) -> CandidateJobs:
+    """:func:`detect_scene_set` of the ``attribute`` scenes, to fit the fishing model.
 
-    Every fold's scenes are already detected out of fold (``oof_candidates``); the ``train``
-    scenes that no fold holds (with ``folds.label_sources`` of validation labels only, all
-    of them but the holdout) were never trained on by any fold model.
-
-    Returns:
-        Their scene-index rows, sorted by scene id.
-    """
-    folds = fold_assignments.assign(scene_id=fold_assignments["scene_id"].astype(str))
-    taken = set(folds["scene_id"])  # fold >= 0 (out of fold) or -1 (holdout)
-    ids = scene_index["scene_id"].astype(str)
-    chosen = (scene_index["split"].astype(str) == "train") & ~ids.isin(taken)
-    return scene_index[chosen].sort_values("scene_id").reset_index(drop=True)
-
-
-def detect_attribute_scenes(
-    *,
-    detector: Detector,
-    scene_index: pd.DataFrame,
-    fold_assignments: pd.DataFrame,
-    raw_root: str,
-    detection: dict[str, Any],
-    attributes: dict[str, Any],
-    executor: str | None = None,
-    dask: dict[str, Any] | None = None,
-) -> CandidateJobs:
-    """Candidates of :func:`attribute_scenes` from the ensemble, to fit the fishing model.
-
-    With ``attributes.fishing: network`` no scene is detected (an empty set).
+    The ``train`` scenes the fold table does not hold, from ``cnn.network_detector`` (the
+    ensemble, which never trained on them); every fold's scenes are in ``oof_candidates``
+    already. With ``attributes.fishing: network`` nothing is fitted and no scene is
+    detected (an empty set).
 
     Args:
-        detector: ``cnn.network_detector`` (the ensemble, without the fishing model).
-        scene_index: The scene index.
-        fold_assignments: The fold table.
-        raw_root: Root of the xView3 layout.
-        detection: The ``detection`` block.
         attributes: The ``attributes`` block.
-        executor: ``local`` or ``dask``.
-        dask: The ``dask`` block.
+        **kwargs: The arguments of :func:`detect_scene_set`.
 
     Returns:
         Lazy per-scene jobs for ``cnn.attribute_candidates``.
     """
-    config = AttributeConfig.from_dict(attributes)
-    rows = attribute_scenes(scene_index, fold_assignments)
-    scenes = index_scenes(rows, raw_root) if config.fishing == "context" else []
-    return scene_jobs(
-        detector,
-        scenes,
-        on_scene_error=_policy(detection),
-        executor=ExecutorConfig.from_params(executor, dask),
-    )
+    if AttributeConfig.from_dict(attributes).fishing == "network":
+        kwargs["scene_index"] = kwargs["scene_index"].iloc[:0]  # no scene to detect
+    return detect_scene_set(**kwargs)
 
 
 def fit_attributes(
@@ -515,7 +479,6 @@ def robustness_report(
 
 
 __all__ = (
-    "attribute_scenes",
     "cfar_detector",
     "cnn_detector",
     "cross_validation_report",

@@ -24,7 +24,9 @@ Node tags say which step a node belongs to (``detect``, ``tune``, ``submit``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial, update_wrapper
+from typing import Any
 
 from kedro.pipeline import Node, Pipeline
 
@@ -89,17 +91,24 @@ _SHARED_PARAMETERS = {
 }
 
 
-def _scene_set_node(which: str) -> Node:
+def _scene_set_node(
+    which: str,
+    *,
+    func: Callable[..., Any] = detect_scene_set,
+    detector: str = "detector",
+    **extra: str,
+) -> Node:
     return Node(
-        func=update_wrapper(partial(detect_scene_set, which=which), detect_scene_set),
+        func=update_wrapper(partial(func, which=which), func),
         inputs={
-            "detector": "detector",
+            "detector": detector,
             "scene_index": "scene_index",
             "fold_assignments": "fold_assignments",
             "raw_root": "params:raw_root",
             "detection": "params:detection",
             "executor": "params:executor",
             "dask": "params:dask",
+            **extra,
         },
         outputs=f"{which}_candidates",
         name=f"detect_{which}_node",
@@ -330,21 +339,11 @@ def attribute_pipeline() -> Pipeline:
         The pipeline in the ``cnn`` namespace.
     """
     nodes = [
-        Node(
+        _scene_set_node(
+            "attribute",
             func=detect_attribute_scenes,
-            inputs={
-                "detector": "network_detector",
-                "scene_index": "scene_index",
-                "fold_assignments": "fold_assignments",
-                "raw_root": "params:raw_root",
-                "detection": "params:detection",
-                "attributes": "params:attributes",
-                "executor": "params:executor",
-                "dask": "params:dask",
-            },
-            outputs="attribute_candidates",
-            name="detect_attribute_scenes_node",
-            tags={DETECT},
+            detector="network_detector",
+            attributes="params:attributes",
         ),
         Node(
             func=fit_attributes,
